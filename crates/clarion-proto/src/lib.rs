@@ -25,6 +25,7 @@ pub mod close;
 pub mod connection;
 pub mod error;
 pub mod frame;
+pub mod handshake;
 pub mod mask;
 pub mod message;
 pub mod utf8;
