@@ -1,0 +1,120 @@
+#!/usr/bin/env bash
+# Run Autobahn|Testsuite (the suite as client) against `clarion echo`.
+#
+# usage: scripts/autobahn.sh [quick|full]       (from any directory)
+#   quick (default)  cases 1.* 2.* 3.* 4.* 5.* 6.* 7.* 9.* 10.*
+#   full             all 517 cases
+#
+# Builds `cargo build --release -p clarion-cli`, starts
+# `target/release/clarion echo --listen 127.0.0.1:PORT` on a free port, runs
+# ../shared/autobahn/run-server-tests.sh against it with the report in
+# autobahn-reports/servers (server log: autobahn-reports/servers/server.log),
+# prints the suite's summary line and exits 1 if it counts any FAILED case
+# (or a verdict the summary calls OTHER), 2 if the suite did not run.
+#
+# environment:
+#   AUTOBAHN_SERVER_CMD   self-check of this script only: the server command
+#                         to test instead of clarion (no build); `{port}` in it
+#                         becomes the port, e.g.
+#                         'target/interop-venv/bin/python tests/interop/python/peer_server.py --port {port}'
+#   AUTOBAHN_SERVER_PATH  path appended to the URL, e.g. /echo    default none
+#   CLARION_SHARED_DIR    the shared folder holding autobahn/      default ../shared
+#   AUTOBAHN_EXCLUDE, AUTOBAHN_TIMEOUT, AUTOBAHN_VENV  passed on to the suite
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$ROOT"
+SHARED=${CLARION_SHARED_DIR:-$ROOT/../shared}
+OUTDIR=$ROOT/autobahn-reports/servers
+MODE=${1:-quick}
+
+case $MODE in
+quick) CASES='1.*,2.*,3.*,4.*,5.*,6.*,7.*,9.*,10.*' ;;
+full) CASES='*' ;;
+*)
+    sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//' >&2
+    exit 2
+    ;;
+esac
+
+log() { echo "autobahn.sh: $*" >&2; }
+
+free_port() {
+    python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+
+SERVER_PID=
+WORK=$(mktemp -d /tmp/clarion-autobahn.XXXXXX)
+cleanup() {
+    if [ -n "$SERVER_PID" ] && kill -0 "$SERVER_PID" 2>/dev/null; then
+        kill "$SERVER_PID" 2>/dev/null || true
+        wait "$SERVER_PID" 2>/dev/null || true
+    fi
+    rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+# Start the server under test in the background; sets SERVER_PID.
+start_server() {
+    local port=$1
+    mkdir -p "$OUTDIR"
+    if [ -n "${AUTOBAHN_SERVER_CMD:-}" ]; then
+        local cmd=${AUTOBAHN_SERVER_CMD//\{port\}/$port}
+        log "server under test (AUTOBAHN_SERVER_CMD): $cmd"
+        # exec: the PID we hold is the server's own, not a wrapping shell's
+        bash -c "exec $cmd" >"$OUTDIR/server.log" 2>&1 &
+    else
+        cargo build --release -p clarion-cli
+        local bin=${CARGO_TARGET_DIR:-$ROOT/target}/release/clarion
+        log "server under test: $bin echo --listen 127.0.0.1:$port"
+        "$bin" echo --listen "127.0.0.1:$port" >"$OUTDIR/server.log" 2>&1 &
+    fi
+    SERVER_PID=$!
+}
+
+# Wait (up to 30 s) until 127.0.0.1:PORT accepts a TCP connection.
+wait_for_port() {
+    local port=$1 _
+    for _ in $(seq 300); do
+        if ! kill -0 "$SERVER_PID" 2>/dev/null; then
+            log "the server exited before listening; its log:"
+            tail -n 20 "$OUTDIR/server.log" >&2
+            exit 2
+        fi
+        if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
+            return 0
+        fi
+        sleep 0.1
+    done
+    log "the server does not accept connections on 127.0.0.1:$port after 30 s"
+    exit 2
+}
+
+# The count before WORD in the summary line ("... 3 FAILED, ..."), 0 if absent.
+count_of() {
+    local n
+    n=$(sed -n "s/.*[ ,]\([0-9][0-9]*\) $1\b.*/\1/p" <<<"$2")
+    echo "${n:-0}"
+}
+
+PORT=$(free_port)
+start_server "$PORT"
+wait_for_port "$PORT"
+URL="ws://127.0.0.1:$PORT${AUTOBAHN_SERVER_PATH:-}"
+log "$MODE: cases '$CASES' against $URL"
+
+status=0
+AUTOBAHN_OUTDIR=$OUTDIR "$SHARED/autobahn/run-server-tests.sh" "$URL" "$CASES" |
+    tee "$WORK/summary" || status=$?
+summary=$(grep -E '^autobahn server: [0-9]+ cases' "$WORK/summary" | tail -n 1 || true)
+if [ "$status" -ne 0 ] || [ -z "$summary" ]; then
+    log "the suite did not run to a summary (exit status $status)"
+    exit 2
+fi
+failed=$(count_of FAILED "$summary")
+other=$(count_of OTHER "$summary")
+if [ "$failed" -ne 0 ] || [ "$other" -ne 0 ]; then
+    log "$failed FAILED, $other OTHER: see $OUTDIR (python3 $SHARED/autobahn/summarize.py $OUTDIR)"
+    exit 1
+fi
+log "no FAILED case (report: $OUTDIR)"
