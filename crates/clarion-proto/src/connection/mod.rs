@@ -290,6 +290,11 @@ impl Connection {
         &mut self.output
     }
 
+    /// How many bytes are waiting to be written.
+    pub fn output_len(&self) -> usize {
+        self.output.len()
+    }
+
     /// Whether bytes are waiting to be written.
     pub fn wants_write(&self) -> bool {
         !self.output.is_empty()

@@ -1,0 +1,62 @@
+//! The `clarion` command: a thin `main` over the library crates.
+
+mod cmd;
+
+use clap::{Parser, Subcommand};
+
+/// Clarion: WebSocket tools and (soon) a real-time server.
+#[derive(Debug, Parser)]
+#[command(name = "clarion", version, about)]
+struct Cli {
+    /// Log filter, e.g. `info`, `debug`, `clarion_ws=trace` (or RUST_LOG).
+    #[arg(long, global = true, default_value = "info", env = "RUST_LOG")]
+    log: String,
+
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run an echo server: every text and binary message is sent back unchanged.
+    Echo(cmd::echo::EchoArgs),
+    /// Connect to a WebSocket server: stdin lines go out, messages come to stdout.
+    Connect(cmd::connect::ConnectArgs),
+}
+
+fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    init_logging(&cli.log);
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(err) => {
+            eprintln!("clarion: cannot start the runtime: {err}");
+            return std::process::ExitCode::FAILURE;
+        }
+    };
+    let result = runtime.block_on(async {
+        match cli.command {
+            Command::Echo(args) => cmd::echo::run(args).await,
+            Command::Connect(args) => cmd::connect::run(args).await,
+        }
+    });
+    match result {
+        Ok(code) => code,
+        Err(err) => {
+            eprintln!("clarion: {err:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+fn init_logging(filter: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_new(filter)
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+}

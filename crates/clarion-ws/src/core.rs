@@ -1,0 +1,414 @@
+//! The poll-level engine shared by [`WebSocket`](crate::WebSocket) and its
+//! split halves: moves bytes between the transport and the sans-IO
+//! [`Connection`], runs the timers, and walks the close sequence.
+//!
+//! Everything lives in `self` between polls, so every `poll_*` here is
+//! cancel-safe: dropping a future built on them loses no data.
+
+use std::future::Future;
+use std::io;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{ready, Context, Poll};
+use std::time::Duration;
+
+use bytes::{Bytes, BytesMut};
+use clarion_proto::connection::{Connection, Event, Role, State, TransportAction};
+use clarion_proto::{CloseCode, CloseFrame, Message};
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::time::Sleep;
+use tokio_util::io::{poll_read_buf, poll_write_buf};
+
+use crate::error::{Error, Kind, Timeout};
+use crate::heartbeat::{Beat, Heartbeat};
+use crate::wakers::{Side, WriteWakers};
+use crate::Config;
+
+/// Free space below which the read buffer is grown before a read.
+const MIN_READ_SPACE: usize = 4096;
+/// Most the read buffer grows by at once for a large frame: a header that
+/// announces 16 MiB does not get 16 MiB before the bytes arrive.
+const MAX_READ_RESERVE: usize = 256 * 1024;
+/// An empty read buffer larger than this is released after a big message.
+const MAX_IDLE_READ_CAPACITY: usize = 64 * 1024;
+
+pub(crate) struct Core<S> {
+    stream: S,
+    conn: Connection,
+    read_buf: BytesMut,
+    wakers: Arc<WriteWakers>,
+    heartbeat: Option<Heartbeat>,
+    close_timer: Option<Pin<Box<Sleep>>>,
+    close_timeout: Duration,
+    max_write_buffer: usize,
+    phase: Phase,
+    /// Wait for the peer's EOF before closing (a client after a clean close).
+    await_eof: bool,
+    /// The error to report once the close sequence is done.
+    pending_error: Option<Error>,
+    protocol: Option<String>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Phase {
+    /// Messages flow.
+    Open,
+    /// Flushing the last frames and closing the transport.
+    Finishing,
+    /// The transport is closed; `recv` returns `None`.
+    Done,
+}
+
+impl<S: AsyncRead + AsyncWrite + Unpin> Core<S> {
+    pub(crate) fn new(stream: S, conn: Connection, read_buf: BytesMut, config: &Config) -> Self {
+        Core {
+            stream,
+            conn,
+            read_buf,
+            wakers: Arc::default(),
+            heartbeat: config
+                .ping_interval
+                .map(|interval| Heartbeat::new(interval, config.pong_timeout)),
+            close_timer: None,
+            close_timeout: config.close_timeout,
+            max_write_buffer: config.max_write_buffer,
+            phase: Phase::Open,
+            await_eof: false,
+            pending_error: None,
+            protocol: None,
+        }
+    }
+
+    pub(crate) fn set_protocol(&mut self, protocol: Option<String>) {
+        self.protocol = protocol;
+    }
+
+    pub(crate) fn protocol(&self) -> Option<&str> {
+        self.protocol.as_deref()
+    }
+
+    pub(crate) fn stream(&self) -> &S {
+        &self.stream
+    }
+
+    pub(crate) fn role(&self) -> Role {
+        self.conn.role()
+    }
+
+    /// The peer's close frame once received; `Some(None)` if it had no code.
+    pub(crate) fn peer_close(&self) -> Option<&Option<CloseFrame>> {
+        self.conn.received_close()
+    }
+
+    pub(crate) fn is_send_closed(&self) -> bool {
+        self.phase != Phase::Open || self.conn.sent_close().is_some()
+    }
+
+    pub(crate) fn buffered_output(&self) -> usize {
+        self.conn.output_len()
+    }
+
+    // ---- receiving -------------------------------------------------------
+
+    /// The next message; `None` once the connection is closed.
+    pub(crate) fn poll_recv(
+        &mut self,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Message, Error>>> {
+        loop {
+            match self.phase {
+                Phase::Done => return Poll::Ready(self.pending_error.take().map(Err)),
+                Phase::Finishing => {
+                    ready!(self.poll_finish(cx));
+                    self.phase = Phase::Done;
+                    continue;
+                }
+                Phase::Open => {}
+            }
+            if let Some(message) = self.process_buffered() {
+                return Poll::Ready(Some(Ok(message)));
+            }
+            if self.phase != Phase::Open {
+                continue;
+            }
+            if self.conn.wants_write() {
+                if let Poll::Ready(Err(err)) = self.poll_write_output(cx, Side::Reader) {
+                    self.fail_transport(err);
+                    continue;
+                }
+            }
+            if self.poll_timers(cx) {
+                continue;
+            }
+            self.reserve_read_space();
+            match ready!(poll_read_buf(
+                Pin::new(&mut self.stream),
+                cx,
+                &mut self.read_buf
+            )) {
+                Ok(0) => self.on_eof(),
+                Ok(_) => {}
+                Err(err) => self.fail_transport(err),
+            }
+        }
+    }
+
+    /// Turns buffered bytes into events until a message comes out or more
+    /// bytes are needed. Control frames are handled here.
+    fn process_buffered(&mut self) -> Option<Message> {
+        loop {
+            match self.conn.receive(&mut self.read_buf) {
+                Ok(Some(Event::Message(message))) => {
+                    self.release_idle_read_buf();
+                    return Some(message);
+                }
+                Ok(Some(Event::Ping(_))) => {} // the pong is queued
+                Ok(Some(Event::Pong(payload))) => {
+                    if let Some(heartbeat) = &mut self.heartbeat {
+                        heartbeat.on_pong(&payload);
+                    }
+                }
+                Ok(Some(Event::Close(_))) => {
+                    self.await_eof =
+                        self.conn.transport_action() == TransportAction::AwaitPeerClose;
+                    self.start_finishing(None);
+                    return None;
+                }
+                Ok(None) => return None,
+                Err(err) => {
+                    tracing::debug!(error = %err, "closing: peer violated the protocol");
+                    self.start_finishing(Some(err.into()));
+                    return None;
+                }
+            }
+        }
+    }
+
+    /// Heartbeat and close-handshake timers. Returns whether state changed.
+    fn poll_timers(&mut self, cx: &mut Context<'_>) -> bool {
+        if self.conn.state() == State::CloseSent && self.poll_close_timer(cx) {
+            // We sent a close frame and the peer never answered.
+            self.pending_error = Some(Error::new(Kind::Timeout(Timeout::Close)));
+            self.phase = Phase::Done;
+            return true;
+        }
+        let Some(heartbeat) = &mut self.heartbeat else {
+            return false;
+        };
+        match heartbeat.poll_beat(cx) {
+            Poll::Pending => false,
+            Poll::Ready(Beat::Ping(payload)) => {
+                let _ = self.conn.send_ping(Bytes::copy_from_slice(&payload));
+                true
+            }
+            Poll::Ready(Beat::TimedOut) => {
+                tracing::debug!("closing: no pong within the heartbeat timeout");
+                self.heartbeat = None;
+                let frame = CloseFrame::new(CloseCode::INTERNAL_ERROR, "heartbeat timeout");
+                let _ = self.conn.send_close(Some(frame));
+                self.start_finishing(Some(Error::new(Kind::Timeout(Timeout::Pong))));
+                true
+            }
+        }
+    }
+
+    fn on_eof(&mut self) {
+        if self.conn.state() == State::Open {
+            self.start_finishing(Some(Error::new(Kind::Abnormal)));
+        } else {
+            // We had sent our close frame; the peer just hung up.
+            self.phase = Phase::Done;
+        }
+    }
+
+    fn fail_transport(&mut self, err: io::Error) {
+        self.pending_error = Some(err.into());
+        self.phase = Phase::Done;
+    }
+
+    fn start_finishing(&mut self, error: Option<Error>) {
+        self.pending_error = error;
+        self.phase = Phase::Finishing;
+    }
+
+    fn reserve_read_space(&mut self) {
+        let spare = self.read_buf.capacity() - self.read_buf.len();
+        if spare < MIN_READ_SPACE {
+            let hint = self.conn.read_hint(self.read_buf.len());
+            self.read_buf
+                .reserve(hint.clamp(MIN_READ_SPACE, MAX_READ_RESERVE));
+        }
+    }
+
+    fn release_idle_read_buf(&mut self) {
+        if self.read_buf.is_empty() && self.read_buf.capacity() > MAX_IDLE_READ_CAPACITY {
+            self.read_buf = BytesMut::new();
+        }
+    }
+
+    // ---- closing ---------------------------------------------------------
+
+    /// Flushes what is queued (our close frame), waits for the peer's EOF if
+    /// we are a client after a clean close, and shuts the transport down,
+    /// all within the close timeout.
+    fn poll_finish(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+        if self.poll_close_timer(cx) {
+            tracing::debug!("close timeout: dropping the transport");
+            return Poll::Ready(());
+        }
+        if self.conn.wants_write() {
+            if let Err(err) = ready!(self.poll_write_output(cx, Side::Reader)) {
+                tracing::debug!(error = %err, "could not send the close frame");
+                return Poll::Ready(());
+            }
+        }
+        while self.await_eof {
+            self.read_buf.clear();
+            self.reserve_read_space();
+            match ready!(poll_read_buf(
+                Pin::new(&mut self.stream),
+                cx,
+                &mut self.read_buf
+            )) {
+                Ok(n) if n > 0 => {}
+                _ => self.await_eof = false,
+            }
+        }
+        let waker = self.wakers.register(Side::Reader, cx.waker());
+        let _ = ready!(Pin::new(&mut self.stream).poll_shutdown(&mut Context::from_waker(&waker)));
+        self.read_buf = BytesMut::new();
+        Poll::Ready(())
+    }
+
+    /// Arms the close timer on first use; true once it has fired.
+    fn poll_close_timer(&mut self, cx: &mut Context<'_>) -> bool {
+        let timeout = self.close_timeout;
+        let timer = self
+            .close_timer
+            .get_or_insert_with(|| Box::pin(tokio::time::sleep(timeout)));
+        timer.as_mut().poll(cx).is_ready()
+    }
+
+    /// Starts the close handshake: queues our close frame (unless one is
+    /// already out) and flushes it. The reader completes the handshake.
+    pub(crate) fn poll_send_close(
+        &mut self,
+        cx: &mut Context<'_>,
+        side: Side,
+        frame: &mut Option<Option<CloseFrame>>,
+    ) -> Poll<Result<(), Error>> {
+        if let Some(frame) = frame.take() {
+            if self.phase == Phase::Open && self.conn.sent_close().is_none() {
+                self.conn.send_close(frame)?;
+            }
+        }
+        if self.phase == Phase::Done {
+            return Poll::Ready(Ok(()));
+        }
+        ready!(self.poll_write_output(cx, side))?;
+        Poll::Ready(Ok(()))
+    }
+
+    /// The full close: our close frame, then the peer's, then the transport.
+    /// Messages that arrive meanwhile are dropped.
+    pub(crate) fn poll_close(
+        &mut self,
+        cx: &mut Context<'_>,
+        frame: &mut Option<Option<CloseFrame>>,
+    ) -> Poll<Result<(), Error>> {
+        ready!(self.poll_send_close(cx, Side::Reader, frame))?;
+        loop {
+            match ready!(self.poll_recv(cx)) {
+                Some(Ok(_)) => continue,
+                Some(Err(err)) if err.is_closed() => return Poll::Ready(Ok(())),
+                Some(Err(err)) => return Poll::Ready(Err(err)),
+                None => return Poll::Ready(Ok(())),
+            }
+        }
+    }
+
+    // ---- sending ---------------------------------------------------------
+
+    /// Ready when there is room in the write buffer (writing some out if
+    /// needed); an error once the connection is closed for sending.
+    pub(crate) fn poll_ready_send(
+        &mut self,
+        cx: &mut Context<'_>,
+        side: Side,
+    ) -> Poll<Result<(), Error>> {
+        if self.is_send_closed() {
+            return Poll::Ready(Err(Error::new(Kind::Closed)));
+        }
+        while self.conn.output_len() >= self.max_write_buffer {
+            let waker = self.wakers.register(side, cx.waker());
+            let mut write_cx = Context::from_waker(&waker);
+            let written = ready!(poll_write_buf(
+                Pin::new(&mut self.stream),
+                &mut write_cx,
+                self.conn.output()
+            ));
+            match written {
+                Ok(0) => return Poll::Ready(Err(io::Error::from(io::ErrorKind::WriteZero).into())),
+                Ok(_) => {}
+                Err(err) => return Poll::Ready(Err(err.into())),
+            }
+        }
+        Poll::Ready(Ok(()))
+    }
+
+    /// Queues a message (no room check: see [`poll_ready_send`](Self::poll_ready_send)).
+    pub(crate) fn queue(&mut self, message: Message) -> Result<(), Error> {
+        if self.phase != Phase::Open {
+            return Err(Error::new(Kind::Closed));
+        }
+        self.conn.send(message)?;
+        Ok(())
+    }
+
+    /// Queues a ping.
+    pub(crate) fn queue_ping(&mut self, payload: Bytes) -> Result<(), Error> {
+        if self.phase != Phase::Open {
+            return Err(Error::new(Kind::Closed));
+        }
+        self.conn.send_ping(payload)?;
+        Ok(())
+    }
+
+    /// Whether a message of `len` bytes fits under the write buffer limit.
+    pub(crate) fn has_room(&self) -> bool {
+        self.conn.output_len() < self.max_write_buffer
+    }
+
+    /// Writes out everything queued and flushes the transport.
+    pub(crate) fn poll_flush(
+        &mut self,
+        cx: &mut Context<'_>,
+        side: Side,
+    ) -> Poll<Result<(), Error>> {
+        if self.phase == Phase::Done {
+            return Poll::Ready(if self.conn.wants_write() {
+                Err(Error::new(Kind::Closed))
+            } else {
+                Ok(())
+            });
+        }
+        ready!(self.poll_write_output(cx, side))?;
+        Poll::Ready(Ok(()))
+    }
+
+    fn poll_write_output(&mut self, cx: &mut Context<'_>, side: Side) -> Poll<io::Result<()>> {
+        let waker = self.wakers.register(side, cx.waker());
+        let mut write_cx = Context::from_waker(&waker);
+        while self.conn.wants_write() {
+            let written = ready!(poll_write_buf(
+                Pin::new(&mut self.stream),
+                &mut write_cx,
+                self.conn.output()
+            ))?;
+            if written == 0 {
+                return Poll::Ready(Err(io::ErrorKind::WriteZero.into()));
+            }
+        }
+        Pin::new(&mut self.stream).poll_flush(&mut write_cx)
+    }
+}
