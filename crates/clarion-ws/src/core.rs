@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
 use clarion_proto::connection::{Connection, Event, Role, State, TransportAction};
-use clarion_proto::{CloseCode, CloseFrame, Message};
+use clarion_proto::{CloseCode, CloseFrame, Message, MessageKind};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::time::Sleep;
 use tokio_util::io::{poll_read_buf, poll_write_buf};
@@ -362,6 +362,20 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Core<S> {
             return Err(Error::new(Kind::Closed));
         }
         self.conn.send(message)?;
+        Ok(())
+    }
+
+    /// Queues one fragment of a message (see `Connection::send_fragment`).
+    pub(crate) fn queue_fragment(
+        &mut self,
+        kind: MessageKind,
+        payload: Bytes,
+        fin: bool,
+    ) -> Result<(), Error> {
+        if self.phase != Phase::Open {
+            return Err(Error::new(Kind::Closed));
+        }
+        self.conn.send_fragment(kind, payload, fin)?;
         Ok(())
     }
 

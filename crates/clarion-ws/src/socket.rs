@@ -7,7 +7,7 @@ use std::task::{Context, Poll};
 
 use bytes::{Bytes, BytesMut};
 use clarion_proto::connection::{Connection, Role};
-use clarion_proto::{CloseCode, CloseFrame, Message};
+use clarion_proto::{CloseCode, CloseFrame, Message, MessageKind};
 use futures_core::Stream;
 use futures_sink::Sink;
 use tokio::io::{AsyncRead, AsyncWrite};
@@ -105,6 +105,25 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
         let message = message.into();
         poll_fn(|cx| self.core.poll_ready_send(cx, Side::Writer)).await?;
         self.core.queue(message)
+    }
+
+    /// Sends one fragment of a message: the first call gives the kind, the
+    /// next ones continue it, and `fin` ends it. Control frames may be sent
+    /// in between; other messages may not. For a text message, the
+    /// fragments together must be valid UTF-8.
+    ///
+    /// # Cancel safety
+    /// As [`send`](Self::send).
+    pub async fn send_fragment(
+        &mut self,
+        kind: MessageKind,
+        payload: impl Into<Bytes>,
+        fin: bool,
+    ) -> Result<(), Error> {
+        let payload = payload.into();
+        poll_fn(|cx| self.core.poll_ready_send(cx, Side::Writer)).await?;
+        self.core.queue_fragment(kind, payload, fin)?;
+        self.flush().await
     }
 
     /// Queues a message if the write buffer has room, without waiting.

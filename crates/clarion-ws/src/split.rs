@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context, Poll};
 
 use bytes::Bytes;
-use clarion_proto::{CloseCode, CloseFrame, Message};
+use clarion_proto::{CloseCode, CloseFrame, Message, MessageKind};
 use futures_core::Stream;
 use futures_sink::Sink;
 use tokio::io::{AsyncRead, AsyncWrite};
@@ -142,6 +142,22 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocketWriter<S> {
         let message = message.into();
         poll_fn(|cx| lock(&self.shared)?.poll_ready_send(cx, Side::Writer)).await?;
         lock(&self.shared)?.queue(message)
+    }
+
+    /// Sends one fragment of a message, as [`WebSocket::send_fragment`].
+    ///
+    /// # Cancel safety
+    /// As [`send`](Self::send).
+    pub async fn send_fragment(
+        &mut self,
+        kind: MessageKind,
+        payload: impl Into<Bytes>,
+        fin: bool,
+    ) -> Result<(), Error> {
+        let payload = payload.into();
+        poll_fn(|cx| lock(&self.shared)?.poll_ready_send(cx, Side::Writer)).await?;
+        lock(&self.shared)?.queue_fragment(kind, payload, fin)?;
+        self.flush().await
     }
 
     /// Queues a message if there is room, without waiting.
