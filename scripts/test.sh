@@ -6,10 +6,10 @@
 # Steps, stopping at the first failure:
 #   1. scripts/install-test-deps.sh  (what is missing: venv, node_modules, Autobahn)
 #   2. tests/interop/cross-check.sh  (the Python and Node interop peers against each other)
-#   3. cargo fmt --all -- --check
+#   3. cargo fmt --all -- --check, scripts/check-sans-io.sh
 #   4. cargo clippy --workspace --all-targets -- -D warnings
 #   5. cargo test --workspace
-#   6. scripts/autobahn.sh quick     (CLARION_AUTOBAHN=full for all 517 cases)
+#   6. scripts/autobahn.sh full      (CLARION_AUTOBAHN=quick for cases 1-10 only)
 #
 # Exports for the Rust tests that drive the interop peers:
 #   CLARION_INTEROP_PYTHON    the interop venv's python (absolute path)
@@ -49,6 +49,7 @@ step() {
 step deps scripts/install-test-deps.sh
 step peers tests/interop/cross-check.sh
 step fmt cargo fmt --all -- --check
+step sans-io scripts/check-sans-io.sh
 step clippy cargo clippy --workspace --all-targets -- -D warnings
 step test cargo test --workspace
-step autobahn scripts/autobahn.sh "${CLARION_AUTOBAHN:-quick}"
+step autobahn scripts/autobahn.sh "${CLARION_AUTOBAHN:-full}"
