@@ -118,7 +118,7 @@ async fn read_request<S>(
 where
     S: AsyncRead + Unpin,
 {
-    let mut parser = RequestParser::new(config.handshake_limits.clone());
+    let mut parser = RequestParser::new(config.handshake_limits);
     loop {
         if let Some(request) = parser.parse(buf).map_err(ReadError::Handshake)? {
             return Ok(request);

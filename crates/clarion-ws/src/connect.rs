@@ -107,7 +107,7 @@ where
     stream.write_all(&request.encode()).await?;
     stream.flush().await?;
 
-    let mut parser = ResponseParser::new(&request, config.handshake_limits.clone());
+    let mut parser = ResponseParser::new(&request, config.handshake_limits);
     let mut buf = BytesMut::with_capacity(1024);
     let response = loop {
         if let Some(response) = parser.parse(&mut buf)? {

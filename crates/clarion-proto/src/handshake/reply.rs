@@ -39,8 +39,9 @@ pub struct Reject {
     /// The status, normally 4xx or 5xx.
     pub status: StatusCode,
     /// Extra headers. `Content-Length` is always computed from the body, and
-    /// `close` is always added to `Connection`.
-    pub headers: HeaderMap,
+    /// `close` is always added to `Connection`. Boxed so that a `Reject` is
+    /// small enough to travel in a `Result` cheaply.
+    pub headers: Box<HeaderMap>,
     /// The body; `text/plain; charset=utf-8` unless a `Content-Type` is set.
     pub body: Bytes,
 }
@@ -50,7 +51,7 @@ impl Reject {
     pub fn new(status: StatusCode) -> Self {
         Reject {
             status,
-            headers: HeaderMap::new(),
+            headers: Box::default(),
             body: Bytes::new(),
         }
     }
@@ -145,7 +146,7 @@ pub fn reject_response(reject: &Reject) -> Vec<u8> {
         header::CONNECTION,
         header::TRANSFER_ENCODING,
     ];
-    for (name, value) in &reject.headers {
+    for (name, value) in reject.headers.iter() {
         if !own.contains(name) {
             write_header(&mut out, name.as_str(), value.as_bytes());
         }
