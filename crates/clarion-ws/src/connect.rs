@@ -54,7 +54,9 @@ pub async fn connect_with(
         tcp.set_nodelay(true)?;
         let stream = if target.secure {
             let tls_config = tls::client_config(&options.tls)?;
-            MaybeTlsStream::Tls(tls::connect_tls(tcp, &target.host, tls_config).await?)
+            MaybeTlsStream::Tls(Box::new(
+                tls::connect_tls(tcp, &target.host, tls_config).await?,
+            ))
         } else {
             MaybeTlsStream::Plain(tcp)
         };

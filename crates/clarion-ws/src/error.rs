@@ -136,7 +136,7 @@ impl fmt::Display for Error {
             Kind::Timeout(Timeout::Close) => f.write_str("close handshake timed out"),
             Kind::Timeout(Timeout::Pong) => f.write_str("no pong within the heartbeat timeout"),
             Kind::Url(why) => write!(f, "invalid URL: {why}"),
-            Kind::Tls(err) => write!(f, "TLS: {err}"),
+            Kind::Tls(err) => write!(f, "{err}"),
             Kind::Config(err) => write!(f, "{err}"),
         }
     }
