@@ -22,7 +22,7 @@ use tokio_util::io::{poll_read_buf, poll_write_buf};
 use crate::error::{Error, Kind, Timeout};
 use crate::heartbeat::{Beat, Heartbeat};
 use crate::wakers::{Side, WriteWakers};
-use crate::Config;
+use crate::{Config, Incoming};
 
 /// Free space below which the read buffer is grown before a read.
 const MIN_READ_SPACE: usize = 4096;
@@ -116,6 +116,23 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Core<S> {
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Message, Error>>> {
         loop {
+            return match ready!(self.poll_incoming(cx, false)) {
+                Some(Ok(Incoming::Message(message))) => Poll::Ready(Some(Ok(message))),
+                Some(Ok(Incoming::Ping(_) | Incoming::Pong(_))) => continue,
+                Some(Err(err)) => Poll::Ready(Some(Err(err))),
+                None => Poll::Ready(None),
+            };
+        }
+    }
+
+    /// The next message or, with `surface_control`, ping or pong; `None`
+    /// once the connection is closed.
+    pub(crate) fn poll_incoming(
+        &mut self,
+        cx: &mut Context<'_>,
+        surface_control: bool,
+    ) -> Poll<Option<Result<Incoming, Error>>> {
+        loop {
             match self.phase {
                 Phase::Done => return Poll::Ready(self.pending_error.take().map(Err)),
                 Phase::Finishing => {
@@ -125,8 +142,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Core<S> {
                 }
                 Phase::Open => {}
             }
-            if let Some(message) = self.process_buffered() {
-                return Poll::Ready(Some(Ok(message)));
+            if let Some(incoming) = self.process_buffered(surface_control) {
+                return Poll::Ready(Some(Ok(incoming)));
             }
             if self.phase != Phase::Open {
                 continue;
@@ -153,19 +170,27 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Core<S> {
         }
     }
 
-    /// Turns buffered bytes into events until a message comes out or more
-    /// bytes are needed. Control frames are handled here.
-    fn process_buffered(&mut self) -> Option<Message> {
+    /// Turns buffered bytes into events until something for the caller
+    /// comes out or more bytes are needed. Control frames are handled here
+    /// (and passed on too with `surface_control`).
+    fn process_buffered(&mut self, surface_control: bool) -> Option<Incoming> {
         loop {
             match self.conn.receive(&mut self.read_buf) {
                 Ok(Some(Event::Message(message))) => {
                     self.release_idle_read_buf();
-                    return Some(message);
+                    return Some(Incoming::Message(message));
                 }
-                Ok(Some(Event::Ping(_))) => {} // the pong is queued
+                // The pong is already queued.
+                Ok(Some(Event::Ping(payload))) if surface_control => {
+                    return Some(Incoming::Ping(payload));
+                }
+                Ok(Some(Event::Ping(_))) => {}
                 Ok(Some(Event::Pong(payload))) => {
                     if let Some(heartbeat) = &mut self.heartbeat {
                         heartbeat.on_pong(&payload);
+                    }
+                    if surface_control {
+                        return Some(Incoming::Pong(payload));
                     }
                 }
                 Ok(Some(Event::Close(_))) => {

@@ -16,7 +16,7 @@ use crate::core::Core;
 use crate::error::{Error, TrySendError};
 use crate::split::{WebSocketReader, WebSocketWriter};
 use crate::wakers::Side;
-use crate::Config;
+use crate::{Config, Incoming};
 
 /// A WebSocket connection over any byte stream (TCP, TLS, an HTTP upgrade).
 ///
@@ -80,6 +80,16 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
     /// is lost; the next call picks up where this one stopped.
     pub async fn recv(&mut self) -> Option<Result<Message, Error>> {
         poll_fn(|cx| self.core.poll_recv(cx)).await
+    }
+
+    /// The next message, ping or pong, for callers that want to see control
+    /// frames (to measure round trips with pongs, say). Pings are answered
+    /// automatically all the same. `None` once the connection has closed.
+    ///
+    /// # Cancel safety
+    /// Cancel-safe, as [`recv`](Self::recv).
+    pub async fn recv_incoming(&mut self) -> Option<Result<Incoming, Error>> {
+        poll_fn(|cx| self.core.poll_incoming(cx, true)).await
     }
 
     /// Sends a message: waits for room in the write buffer, queues the

@@ -16,7 +16,7 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use crate::core::Core;
 use crate::error::{Error, Kind, TrySendError};
 use crate::wakers::Side;
-use crate::WebSocket;
+use crate::{Incoming, WebSocket};
 
 type Shared<S> = Arc<Mutex<Core<S>>>;
 
@@ -90,6 +90,18 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocketReader<S> {
     /// Cancel-safe: no message is lost if the future is dropped.
     pub async fn recv(&mut self) -> Option<Result<Message, Error>> {
         poll_fn(|cx| self.poll_recv(cx)).await
+    }
+
+    /// The next message, ping or pong, as [`WebSocket::recv_incoming`].
+    ///
+    /// # Cancel safety
+    /// Cancel-safe: nothing is lost if the future is dropped.
+    pub async fn recv_incoming(&mut self) -> Option<Result<Incoming, Error>> {
+        poll_fn(|cx| match lock(&self.shared) {
+            Ok(mut core) => core.poll_incoming(cx, true),
+            Err(err) => Poll::Ready(Some(Err(err))),
+        })
+        .await
     }
 
     fn poll_recv(&mut self, cx: &mut Context<'_>) -> Poll<Option<Result<Message, Error>>> {
