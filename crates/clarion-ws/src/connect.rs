@@ -62,10 +62,7 @@ pub async fn connect_with(
         };
         client_handshake(stream, &target.uri, config, &options.headers).await
     };
-    match tokio::time::timeout(config.handshake_timeout, attempt).await {
-        Ok(result) => result,
-        Err(_elapsed) => Err(Error::new(Kind::Timeout(Timeout::Handshake))),
-    }
+    within_handshake_timeout(config, attempt).await
 }
 
 /// The client handshake over a stream you connected yourself (a Unix
@@ -83,8 +80,15 @@ pub async fn client_handshake<S>(
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {
-    let handshake = handshake(stream, uri, config, headers);
-    match tokio::time::timeout(config.handshake_timeout, handshake).await {
+    within_handshake_timeout(config, handshake(stream, uri, config, headers)).await
+}
+
+/// Runs `attempt`, failing with a handshake timeout when it takes too long.
+async fn within_handshake_timeout<T>(
+    config: &Config,
+    attempt: impl std::future::Future<Output = Result<T, Error>>,
+) -> Result<T, Error> {
+    match tokio::time::timeout(config.handshake_timeout, attempt).await {
         Ok(result) => result,
         Err(_elapsed) => Err(Error::new(Kind::Timeout(Timeout::Handshake))),
     }
