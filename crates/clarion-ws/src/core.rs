@@ -104,6 +104,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Core<S> {
         self.phase != Phase::Open || self.conn.sent_close().is_some()
     }
 
+    pub(crate) fn is_sending_fragmented(&self) -> bool {
+        self.conn.is_sending_fragmented()
+    }
+
     pub(crate) fn buffered_output(&self) -> usize {
         self.conn.output_len()
     }
@@ -212,9 +216,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Core<S> {
     /// Heartbeat and close-handshake timers. Returns whether state changed.
     fn poll_timers(&mut self, cx: &mut Context<'_>) -> bool {
         if self.conn.state() == State::CloseSent && self.poll_close_timer(cx) {
-            // We sent a close frame and the peer never answered.
-            self.pending_error = Some(Error::new(Kind::Timeout(Timeout::Close)));
-            self.phase = Phase::Done;
+            // We sent a close frame and the peer never answered: the
+            // finishing step sees the fired timer and shuts down at once.
+            self.start_finishing(Some(Error::new(Kind::Timeout(Timeout::Close))));
             return true;
         }
         let Some(heartbeat) = &mut self.heartbeat else {
@@ -278,12 +282,14 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Core<S> {
     /// all within the close timeout.
     fn poll_finish(&mut self, cx: &mut Context<'_>) -> Poll<()> {
         if self.poll_close_timer(cx) {
-            tracing::debug!("close timeout: dropping the transport");
+            tracing::debug!("close timeout: closing the transport without waiting");
+            self.abort_transport(cx);
             return Poll::Ready(());
         }
         if self.conn.wants_write() {
             if let Err(err) = ready!(self.poll_write_output(cx, Side::Reader)) {
                 tracing::debug!(error = %err, "could not send the close frame");
+                self.abort_transport(cx);
                 return Poll::Ready(());
             }
         }
@@ -303,6 +309,16 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Core<S> {
         let _ = ready!(Pin::new(&mut self.stream).poll_shutdown(&mut Context::from_waker(&waker)));
         self.read_buf = BytesMut::new();
         Poll::Ready(())
+    }
+
+    /// Gives up on a graceful close: one attempt to shut the transport
+    /// down (a TCP FIN goes out at once; a TLS close_notify may not), and
+    /// the buffers are released. The socket itself closes when dropped.
+    fn abort_transport(&mut self, cx: &mut Context<'_>) {
+        let waker = self.wakers.register(Side::Reader, cx.waker());
+        let _ = Pin::new(&mut self.stream).poll_shutdown(&mut Context::from_waker(&waker));
+        self.read_buf = BytesMut::new();
+        self.await_eof = false;
     }
 
     /// Arms the close timer on first use; true once it has fired.

@@ -97,10 +97,17 @@ impl Error {
     }
 
     /// The HTTP status of a failed or refused handshake: the one we answered
-    /// with (server side) or the one we got (client side).
+    /// with (server side) or the one we got (client side; `None` when the
+    /// server answered 101 but the answer was invalid).
     pub fn http_status(&self) -> Option<http::StatusCode> {
         match &self.kind {
             Kind::Handshake(HandshakeError::UnexpectedStatus(status)) => Some(*status),
+            Kind::Handshake(
+                HandshakeError::MissingAcceptKey
+                | HandshakeError::AcceptKeyMismatch
+                | HandshakeError::UnexpectedProtocol(_)
+                | HandshakeError::UnexpectedExtensions(_),
+            ) => None,
             Kind::Handshake(err) => Some(err.status()),
             Kind::Rejected(status) => Some(*status),
             _ => None,
@@ -197,10 +204,13 @@ impl From<clarion_proto::ConfigError> for Error {
 
 /// Why [`try_send`](crate::WebSocket::try_send) did not queue the message;
 /// the message is handed back.
+#[non_exhaustive]
 #[derive(Debug)]
 pub enum TrySendError {
     /// The write buffer is over its limit: wait (`flush`) and retry, or drop.
     Full(clarion_proto::Message),
+    /// A fragmented message is being sent; whole messages wait for its end.
+    FragmentInProgress(clarion_proto::Message),
     /// The connection is closed.
     Closed(clarion_proto::Message),
 }
@@ -209,6 +219,9 @@ impl fmt::Display for TrySendError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             TrySendError::Full(_) => f.write_str("write buffer full"),
+            TrySendError::FragmentInProgress(_) => {
+                f.write_str("a fragmented message is being sent")
+            }
             TrySendError::Closed(_) => f.write_str("connection closed"),
         }
     }

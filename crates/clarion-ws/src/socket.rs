@@ -210,11 +210,15 @@ pub(crate) fn try_queue<S: AsyncRead + AsyncWrite + Unpin>(
     if core.is_send_closed() {
         return Err(TrySendError::Closed(message));
     }
+    if core.is_sending_fragmented() {
+        return Err(TrySendError::FragmentInProgress(message));
+    }
     if !core.has_room() {
         return Err(TrySendError::Full(message));
     }
-    core.queue(message)
-        .map_err(|_| TrySendError::Closed(Message::binary(Bytes::new())))
+    // Every reason `queue` could refuse was checked above.
+    let _ = core.queue(message);
+    Ok(())
 }
 
 impl<S: AsyncRead + AsyncWrite + Unpin> Stream for WebSocket<S> {

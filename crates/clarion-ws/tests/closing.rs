@@ -108,7 +108,6 @@ async fn a_client_waits_for_the_server_eof_only_for_the_close_timeout() {
 }
 
 #[tokio::test]
-#[ignore = "BUG: after the close timeout the transport is left open until the WebSocket is dropped"]
 async fn after_the_close_timeout_the_transport_is_closed() {
     bounded(async {
         let mut config = Config::default();

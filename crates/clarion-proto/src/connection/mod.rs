@@ -290,6 +290,12 @@ impl Connection {
         &mut self.output
     }
 
+    /// Whether a fragmented message is being sent: whole messages must wait
+    /// until its last fragment.
+    pub fn is_sending_fragmented(&self) -> bool {
+        self.sending.is_some()
+    }
+
     /// How many bytes are waiting to be written.
     pub fn output_len(&self) -> usize {
         self.output.len()
