@@ -50,6 +50,19 @@ pub enum ProtocolError {
         /// The configured maximum.
         limit: usize,
     },
+    /// A compressed message that is not valid DEFLATE data (RFC 7692).
+    InvalidCompressedData,
+    /// A compressed message that inflates to more than the limit: a
+    /// decompression bomb, stopped while inflating.
+    DecompressedTooLarge {
+        /// The configured maximum message size.
+        limit: usize,
+    },
+    /// A compressed message inflating far more than real data does.
+    CompressionRatioTooHigh {
+        /// The configured maximum ratio.
+        limit: u32,
+    },
     /// A message split into more fragments than the configured limit.
     TooManyFragments {
         /// The configured maximum.
@@ -61,12 +74,13 @@ impl ProtocolError {
     /// The close code to fail the connection with.
     pub fn close_code(&self) -> CloseCode {
         match self {
-            ProtocolError::InvalidUtf8 | ProtocolError::InvalidCloseReason => {
-                CloseCode::INVALID_PAYLOAD
-            }
-            ProtocolError::FrameTooLarge { .. } | ProtocolError::MessageTooLarge { .. } => {
-                CloseCode::TOO_BIG
-            }
+            ProtocolError::InvalidUtf8
+            | ProtocolError::InvalidCloseReason
+            | ProtocolError::InvalidCompressedData => CloseCode::INVALID_PAYLOAD,
+            ProtocolError::FrameTooLarge { .. }
+            | ProtocolError::MessageTooLarge { .. }
+            | ProtocolError::DecompressedTooLarge { .. }
+            | ProtocolError::CompressionRatioTooHigh { .. } => CloseCode::TOO_BIG,
             ProtocolError::TooManyFragments { .. } => CloseCode::POLICY,
             _ => CloseCode::PROTOCOL_ERROR,
         }
@@ -108,6 +122,15 @@ impl std::fmt::Display for ProtocolError {
                     f,
                     "message of at least {size} bytes exceeds the limit of {limit}"
                 )
+            }
+            ProtocolError::InvalidCompressedData => {
+                f.write_str("invalid DEFLATE data in a compressed message")
+            }
+            ProtocolError::DecompressedTooLarge { limit } => {
+                write!(f, "message decompresses to more than {limit} bytes")
+            }
+            ProtocolError::CompressionRatioTooHigh { limit } => {
+                write!(f, "message decompresses more than {limit} times its size")
             }
             ProtocolError::TooManyFragments { limit } => {
                 write!(f, "message has more than {limit} fragments")

@@ -29,8 +29,10 @@ pub mod frame;
 pub mod handshake;
 pub mod mask;
 pub mod message;
+pub mod prepared;
 pub mod utf8;
 
 pub use close::{CloseCode, CloseFrame};
 pub use error::{ConfigError, LocalError, ProtocolError};
 pub use message::{Message, MessageKind, Utf8Bytes};
+pub use prepared::PreparedMessage;

@@ -22,6 +22,12 @@ pub struct Config {
     pub max_fragments: usize,
     /// Answer pings with a pong of the same payload. Default on (section 5.5.2).
     pub auto_pong: bool,
+    /// Most a compressed message may inflate, as a multiple of its
+    /// compressed size, once it is past 1 MiB. Default 256: real data (JSON,
+    /// text, logs) stays well under 50; DEFLATE's ceiling, ~1032, is what a
+    /// bomb of zeros reaches. Over it: 1009. `max_message_size` applies to
+    /// the decompressed size as well, whatever the ratio.
+    pub max_inflate_ratio: u32,
 }
 
 impl Default for Config {
@@ -31,6 +37,7 @@ impl Default for Config {
             max_message_size: 64 << 20,
             max_fragments: 131_072,
             auto_pong: true,
+            max_inflate_ratio: 256,
         }
     }
 }
@@ -53,6 +60,12 @@ impl Config {
         if self.max_fragments == 0 {
             return Err(ConfigError {
                 field: "max_fragments",
+                reason: "must be at least 1",
+            });
+        }
+        if self.max_inflate_ratio == 0 {
+            return Err(ConfigError {
+                field: "max_inflate_ratio",
                 reason: "must be at least 1",
             });
         }

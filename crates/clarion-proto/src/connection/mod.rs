@@ -5,19 +5,23 @@
 //! No I/O, no clock, no randomness: the caller moves bytes, keeps time and,
 //! for a client, supplies mask keys.
 
+mod compress;
 mod config;
 mod output;
 mod reader;
 
 use bytes::Bytes;
 
+use self::compress::Deflate;
 pub use self::config::Config;
 pub use self::output::Output;
 use self::reader::Reader;
 use crate::close::{CloseCode, CloseFrame, MAX_CLOSE_REASON_LEN};
+use crate::deflate::{DeflateConfig, DeflateParams};
 use crate::error::{ConfigError, LocalError, ProtocolError};
 use crate::frame::{FrameHeader, OpCode, MAX_CONTROL_PAYLOAD};
 use crate::message::{Message, MessageKind};
+use crate::prepared::PreparedMessage;
 
 /// Which end of the connection we are. Clients mask what they send and
 /// expect unmasked frames; servers the reverse (section 5.1).
@@ -89,6 +93,8 @@ pub struct Connection {
     mask_source: Option<MaskSource>,
     /// A fragmented message we are sending, if any.
     sending: Option<MessageKind>,
+    /// permessage-deflate for what we send, when negotiated.
+    deflate: Option<Deflate>,
     received_close: Option<Option<CloseFrame>>,
     sent_close: Option<Option<CloseFrame>>,
     failure: Option<ProtocolError>,
@@ -132,10 +138,24 @@ impl Connection {
             output: Output::default(),
             mask_source,
             sending: None,
+            deflate: None,
             received_close: None,
             sent_close: None,
             failure: None,
         })
+    }
+
+    /// Turns on permessage-deflate as negotiated in the handshake (RFC
+    /// 7692): received messages with RSV1 are inflated, sent messages of at
+    /// least `config.min_size` bytes are compressed. Call before any frame.
+    pub fn enable_deflate(&mut self, params: &DeflateParams, config: &DeflateConfig) {
+        self.reader.enable_deflate(params);
+        self.deflate = Some(Deflate::new(self.role, params, config));
+    }
+
+    /// Whether permessage-deflate was negotiated.
+    pub fn is_deflate_enabled(&self) -> bool {
+        self.deflate.is_some()
     }
 
     /// Our role.
@@ -222,11 +242,42 @@ impl Connection {
         if self.sending.is_some() {
             return Err(LocalError::FragmentOutOfOrder);
         }
+        if self.sent_close.is_some() {
+            return Err(LocalError::SendAfterClose);
+        }
         let opcode = match message.kind() {
             MessageKind::Text => OpCode::Text,
             MessageKind::Binary => OpCode::Binary,
         };
-        self.send_frame(opcode, true, message.into_bytes())
+        let payload = message.into_bytes();
+        match self.deflate.as_mut().and_then(|d| d.compress(&payload)) {
+            Some(compressed) => self.send_frame_with(opcode, true, true, compressed),
+            None => self.send_frame(opcode, true, payload),
+        }
+    }
+
+    /// Queues a message framed once for many connections (see
+    /// [`PreparedMessage`]). A server sends the shared bytes as they are; a
+    /// client, which must mask each frame, frames it the ordinary way.
+    pub fn send_prepared(&mut self, prepared: &PreparedMessage) -> Result<(), LocalError> {
+        if self.role == Role::Client {
+            return self.send(prepared.message().clone());
+        }
+        if self.sending.is_some() {
+            return Err(LocalError::FragmentOutOfOrder);
+        }
+        if self.sent_close.is_some() {
+            return Err(LocalError::SendAfterClose);
+        }
+        let frame = match &mut self.deflate {
+            Some(deflate) if deflate.would_compress(prepared.message().len()) => {
+                deflate.forget_context();
+                prepared.compressed_frame(deflate.window_bits())
+            }
+            _ => prepared.plain_frame(),
+        };
+        self.output.push_encoded(frame);
+        Ok(())
     }
 
     /// Queues one fragment of a message: the first call gives the kind, the
@@ -316,11 +367,22 @@ impl Connection {
     }
 
     fn send_frame(&mut self, opcode: OpCode, fin: bool, payload: Bytes) -> Result<(), LocalError> {
+        self.send_frame_with(opcode, fin, false, payload)
+    }
+
+    fn send_frame_with(
+        &mut self,
+        opcode: OpCode,
+        fin: bool,
+        compressed: bool,
+        payload: Bytes,
+    ) -> Result<(), LocalError> {
         if self.sent_close.is_some() {
             return Err(LocalError::SendAfterClose);
         }
         let mut header = FrameHeader::new(opcode, payload.len() as u64);
         header.fin = fin;
+        header.rsv1 = compressed;
         header.mask = self.mask_source.as_mut().map(|next| next());
         self.output.push_frame(&header, payload);
         Ok(())

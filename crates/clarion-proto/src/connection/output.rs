@@ -57,6 +57,17 @@ impl Output {
         self.segments.push_back(payload);
     }
 
+    /// Queues a frame encoded elsewhere (a prepared message), without copying.
+    pub(crate) fn push_encoded(&mut self, frame: Bytes) {
+        self.len += frame.len();
+        if frame.len() <= COPY_THRESHOLD {
+            self.tail.extend_from_slice(&frame);
+            return;
+        }
+        self.seal_tail();
+        self.segments.push_back(frame);
+    }
+
     /// Whether nothing is waiting.
     pub fn is_empty(&self) -> bool {
         self.len == 0

@@ -5,6 +5,7 @@ use bytes::{Buf, BytesMut};
 
 use super::{Config, Event, Role};
 use crate::close::CloseFrame;
+use crate::deflate::{Decompressor, DeflateParams};
 use crate::error::ProtocolError;
 use crate::frame::{FrameHeader, OpCode};
 use crate::mask::apply_mask;
@@ -18,6 +19,9 @@ pub(super) struct Reader {
     max_frame_size: usize,
     max_message_size: usize,
     max_fragments: usize,
+    max_inflate_ratio: u32,
+    /// permessage-deflate, when negotiated.
+    inflate: Option<Inflate>,
     /// The frame whose payload is arriving, after its header was consumed.
     frame: Option<FrameInProgress>,
     /// The data message being received, from its first frame to its last.
@@ -35,11 +39,38 @@ struct FrameInProgress {
 #[derive(Debug)]
 struct MessageInProgress {
     kind: MessageKind,
-    /// Payload of the earlier fragments; empty while the message is one frame.
+    /// Payload of the earlier fragments (empty while an uncompressed message
+    /// is one frame), or everything inflated so far.
     data: BytesMut,
     fragments: usize,
     utf8: Utf8Validator,
+    /// RSV1 was set on the first frame: the payload is DEFLATE data.
+    compressed: bool,
+    /// Compressed bytes inflated so far, for the ratio limit.
+    compressed_len: u64,
 }
+
+/// The receiving side of permessage-deflate. The decompressor is created
+/// on the first compressed message: a connection that never gets one pays
+/// nothing.
+#[derive(Debug)]
+struct Inflate {
+    window_bits: u8,
+    reset_each_message: bool,
+    decompressor: Option<Decompressor>,
+}
+
+impl Inflate {
+    fn decompressor(&mut self) -> &mut Decompressor {
+        let (bits, reset) = (self.window_bits, self.reset_each_message);
+        self.decompressor
+            .get_or_insert_with(|| Decompressor::new(bits, reset))
+    }
+}
+
+/// Decompressed size below which the ratio limit does not apply: small
+/// messages of repeated bytes legitimately compress very well.
+const RATIO_GRACE: usize = 1 << 20;
 
 impl Reader {
     pub(super) fn new(role: Role, config: &Config) -> Self {
@@ -48,9 +79,20 @@ impl Reader {
             max_frame_size: config.max_frame_size,
             max_message_size: config.max_message_size,
             max_fragments: config.max_fragments,
+            max_inflate_ratio: config.max_inflate_ratio,
+            inflate: None,
             frame: None,
             message: None,
         }
+    }
+
+    /// Accepts RSV1 on data messages and inflates them (RFC 7692).
+    pub(super) fn enable_deflate(&mut self, params: &DeflateParams) {
+        self.inflate = Some(Inflate {
+            window_bits: params.decompress_window(self.role),
+            reset_each_message: params.decompress_resets(self.role),
+            decompressor: None,
+        });
     }
 
     pub(super) fn read_hint(&self, buffered: usize) -> usize {
@@ -92,8 +134,12 @@ impl Reader {
             (Role::Client, true) => return Err(ProtocolError::MaskedFrame),
             _ => {}
         }
-        if header.rsv1 || header.rsv2 || header.rsv3 {
+        if header.rsv2 || header.rsv3 || (header.rsv1 && self.inflate.is_none()) {
             return Err(ProtocolError::ReservedBits);
+        }
+        // RFC 7692 section 6.1: RSV1 only on the first frame of a data message.
+        if header.rsv1 && !matches!(header.opcode, OpCode::Text | OpCode::Binary) {
+            return Err(ProtocolError::InvalidCompressionBit);
         }
         if header.payload_len > self.max_frame_size as u64 {
             return Err(ProtocolError::FrameTooLarge {
@@ -116,6 +162,8 @@ impl Reader {
             data: BytesMut::new(),
             fragments: 1,
             utf8: Utf8Validator::new(),
+            compressed: header.rsv1,
+            compressed_len: 0,
         });
         Ok(())
     }
@@ -129,8 +177,11 @@ impl Reader {
                 limit: self.max_fragments,
             });
         }
-        let so_far = message.data.len() as u64;
-        self.check_message_size(header.payload_len, so_far)?;
+        if !message.compressed {
+            // A compressed message is checked as it inflates.
+            let so_far = message.data.len() as u64;
+            self.check_message_size(header.payload_len, so_far)?;
+        }
         if let Some(message) = &mut self.message {
             message.fragments += 1;
         }
@@ -148,8 +199,9 @@ impl Reader {
         Ok(())
     }
 
-    /// Unmasks (and for text, validates) the payload bytes that arrived since
-    /// the last call. Returns whether the whole payload is here.
+    /// Unmasks the payload bytes that arrived since the last call; for a
+    /// compressed message inflates them, and for text validates them.
+    /// Returns whether the whole payload is here.
     fn process_payload(&mut self, buf: &mut BytesMut) -> Result<bool, ProtocolError> {
         let Some(frame) = &mut self.frame else {
             return Ok(false);
@@ -163,12 +215,11 @@ impl Reader {
             }
             if !frame.header.opcode.is_control() {
                 if let Some(message) = &mut self.message {
-                    if message.kind == MessageKind::Text {
-                        message
-                            .utf8
-                            .feed(fresh)
-                            .map_err(|_| ProtocolError::InvalidUtf8)?;
-                    }
+                    let limits = InflateLimits {
+                        max_size: self.max_message_size,
+                        max_ratio: self.max_inflate_ratio,
+                    };
+                    consume_data(message, self.inflate.as_mut(), fresh, limits)?;
                 }
             }
             frame.processed = available;
@@ -202,18 +253,33 @@ impl Reader {
         let Some(message) = &mut self.message else {
             return Err(ProtocolError::UnexpectedContinuation);
         };
-        if !fin {
+        if message.compressed {
+            // The payload was inflated as it arrived; only the end is left.
+            if !fin {
+                return Ok(None);
+            }
+            let limit = self.max_message_size;
+            if let Some(inflate) = &mut self.inflate {
+                let start = message.data.len();
+                inflate
+                    .decompressor()
+                    .finish_message(&mut message.data, limit)?;
+                validate_text(message, start)?;
+            }
+        } else if !fin {
             message.data.extend_from_slice(&payload);
             return Ok(None);
         }
         let Some(mut message) = self.message.take() else {
             return Ok(None);
         };
-        let data = if message.data.is_empty() {
+        let data = if message.data.is_empty() && !message.compressed {
             // One frame: the payload is the message, no copy.
             payload.freeze()
         } else {
-            message.data.extend_from_slice(&payload);
+            if !message.compressed {
+                message.data.extend_from_slice(&payload);
+            }
             message.data.freeze()
         };
         let message = match message.kind {
@@ -228,4 +294,54 @@ impl Reader {
         };
         Ok(Some(Event::Message(message)))
     }
+}
+
+#[derive(Clone, Copy)]
+struct InflateLimits {
+    max_size: usize,
+    max_ratio: u32,
+}
+
+/// Takes in payload bytes of a data message as they arrive: inflates them
+/// if the message is compressed, and validates text.
+fn consume_data(
+    message: &mut MessageInProgress,
+    inflate: Option<&mut Inflate>,
+    fresh: &[u8],
+    limits: InflateLimits,
+) -> Result<(), ProtocolError> {
+    match inflate {
+        Some(inflate) if message.compressed => {
+            let start = message.data.len();
+            inflate
+                .decompressor()
+                .decompress(fresh, &mut message.data, limits.max_size)?;
+            message.compressed_len += fresh.len() as u64;
+            let inflated = message.data.len();
+            if inflated > RATIO_GRACE
+                && inflated as u64 > message.compressed_len * u64::from(limits.max_ratio)
+            {
+                return Err(ProtocolError::CompressionRatioTooHigh {
+                    limit: limits.max_ratio,
+                });
+            }
+            validate_text(message, start)
+        }
+        _ if message.kind == MessageKind::Text => message
+            .utf8
+            .feed(fresh)
+            .map_err(|_| ProtocolError::InvalidUtf8),
+        _ => Ok(()),
+    }
+}
+
+/// Validates the text inflated since `start`.
+fn validate_text(message: &mut MessageInProgress, start: usize) -> Result<(), ProtocolError> {
+    if message.kind != MessageKind::Text {
+        return Ok(());
+    }
+    message
+        .utf8
+        .feed(&message.data[start..])
+        .map_err(|_| ProtocolError::InvalidUtf8)
 }

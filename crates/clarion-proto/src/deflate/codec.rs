@@ -143,6 +143,17 @@ impl InflateError {
     }
 }
 
+impl From<InflateError> for crate::error::ProtocolError {
+    fn from(err: InflateError) -> Self {
+        match err {
+            InflateError::TooBig { limit } => {
+                crate::error::ProtocolError::DecompressedTooLarge { limit }
+            }
+            InflateError::Corrupt => crate::error::ProtocolError::InvalidCompressedData,
+        }
+    }
+}
+
 impl std::fmt::Display for InflateError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
