@@ -14,7 +14,8 @@ const AGENT: &str = "Clarion";
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let base = std::env::var("AUTOBAHN_URL").unwrap_or_else(|_| "ws://127.0.0.1:9001".into());
-    let config = Config::default();
+    let mut config = Config::default();
+    config.deflate.enabled = true;
     let count = case_count(&base, &config).await?;
     eprintln!("autobahn-client: {count} cases");
     for case in 1..=count {

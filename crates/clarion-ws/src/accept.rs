@@ -4,6 +4,7 @@ use std::time::Duration;
 
 use bytes::BytesMut;
 use clarion_proto::connection::Connection;
+use clarion_proto::deflate::{parse_extensions, server_accept, DeflateParams};
 use clarion_proto::handshake::{
     accept_response, reject_response, select_protocol, Accept, HandshakeError, Reject, Request,
     RequestParser,
@@ -81,6 +82,8 @@ where
             return Err(Error::new(Kind::Rejected(reject.status)));
         }
     };
+    let mut accept = accept;
+    let deflate = negotiate_deflate(&request, &mut accept, config);
     let response = accept_response(&request, &accept);
     let write = async {
         stream.write_all(&response).await?;
@@ -90,7 +93,10 @@ where
         Ok(result) => result?,
         Err(_elapsed) => return Err(Error::new(Kind::Timeout(Timeout::Handshake))),
     }
-    let conn = Connection::server(config.protocol.clone())?;
+    let mut conn = Connection::server(config.protocol.clone())?;
+    if let Some(params) = &deflate {
+        conn.enable_deflate(params, &config.deflate);
+    }
     let mut core = Core::new(stream, conn, buf, config);
     core.set_protocol(accept.protocol);
     Ok(WebSocket::from_core(core))
@@ -103,6 +109,27 @@ pub fn default_accept(request: &Request, config: &Config) -> Accept {
         protocol: select_protocol(request.offered_protocols(), &supported),
         ..Accept::default()
     }
+}
+
+/// Answers the client's permessage-deflate offer, unless the policy set
+/// `Sec-WebSocket-Extensions` itself (then it owns that decision and no
+/// extension is enabled here). Malformed offers are declined, not fatal.
+fn negotiate_deflate(
+    request: &Request,
+    accept: &mut Accept,
+    config: &Config,
+) -> Option<DeflateParams> {
+    if accept.extensions.is_some() || !config.deflate.enabled {
+        return None;
+    }
+    let headers = request
+        .headers()
+        .get_all(http::header::SEC_WEBSOCKET_EXTENSIONS);
+    let lines = headers.iter().filter_map(|value| value.to_str().ok());
+    let offers = parse_extensions(lines).ok()?;
+    let (params, answer) = server_accept(&config.deflate, &offers)?;
+    accept.extensions = Some(answer);
+    Some(params)
 }
 
 enum ReadError {

@@ -2,6 +2,7 @@
 
 use std::time::Duration;
 
+use clarion_proto::deflate::DeflateConfig;
 use clarion_proto::handshake::HandshakeLimits;
 use clarion_proto::ConfigError;
 
@@ -39,6 +40,12 @@ pub struct Config {
     /// Subprotocols: for a server, those it supports in order of preference;
     /// for a client, those it offers. Default none.
     pub subprotocols: Vec<String>,
+    /// permessage-deflate (RFC 7692): for a server, whether and how to
+    /// accept a client's offer; for a client, what to offer. Default **off**
+    /// here (unlike `DeflateConfig::default()`): a compressor with context
+    /// takeover holds about 300 KiB per connection, a cost a server should
+    /// choose knowingly. `clarion echo` and `clarion connect` turn it on.
+    pub deflate: DeflateConfig,
 }
 
 impl Default for Config {
@@ -52,6 +59,7 @@ impl Default for Config {
             pong_timeout: Duration::from_secs(20),
             max_write_buffer: 1 << 20,
             subprotocols: Vec::new(),
+            deflate: DeflateConfig::disabled(),
         }
     }
 }
@@ -61,6 +69,7 @@ impl Config {
     pub fn validate(&self) -> Result<(), ConfigError> {
         self.protocol.validate()?;
         self.handshake_limits.validate()?;
+        self.deflate.validate()?;
         let positive = [
             ("handshake_timeout", self.handshake_timeout),
             ("close_timeout", self.close_timeout),

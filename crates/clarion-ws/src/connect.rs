@@ -3,7 +3,8 @@
 
 use bytes::BytesMut;
 use clarion_proto::connection::Connection;
-use clarion_proto::handshake::{ClientRequest, Response, ResponseParser};
+use clarion_proto::deflate::{client_accept, client_offer};
+use clarion_proto::handshake::{ClientRequest, HandshakeError, Response, ResponseParser};
 use http::{HeaderMap, Uri};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -107,6 +108,9 @@ where
     let mut request = ClientRequest::new(uri, key)
         .map_err(|err| Error::new(Kind::Url(err.to_string())))?
         .protocols(config.subprotocols.iter().cloned());
+    if let Some(offer) = client_offer(&config.deflate) {
+        request = request.extensions(offer);
+    }
     for (name, value) in headers {
         request = request.header(name.clone(), value.clone());
     }
@@ -128,7 +132,12 @@ where
             .into());
         }
     };
-    let conn = Connection::client(config.protocol.clone(), crate::mask::mask_source())?;
+    let mut conn = Connection::client(config.protocol.clone(), crate::mask::mask_source())?;
+    if let Some(answer) = response.extensions() {
+        // RFC 7692 section 5: an answer we cannot accept fails the connection.
+        let params = client_accept(&config.deflate, answer).map_err(HandshakeError::from)?;
+        conn.enable_deflate(&params, &config.deflate);
+    }
     let mut core = Core::new(stream, conn, buf, config);
     core.set_protocol(response.protocol().map(str::to_owned));
     Ok((WebSocket::from_core(core), response))

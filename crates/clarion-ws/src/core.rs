@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
 use clarion_proto::connection::{Connection, Event, Role, State, TransportAction};
-use clarion_proto::{CloseCode, CloseFrame, Message, MessageKind};
+use clarion_proto::{CloseCode, CloseFrame, Message, MessageKind, PreparedMessage};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::time::Sleep;
 use tokio_util::io::{poll_read_buf, poll_write_buf};
@@ -404,6 +404,19 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Core<S> {
         }
         self.conn.send(message)?;
         Ok(())
+    }
+
+    /// Queues a message framed once for many connections.
+    pub(crate) fn queue_prepared(&mut self, prepared: &PreparedMessage) -> Result<(), Error> {
+        if self.phase != Phase::Open {
+            return Err(Error::new(Kind::Closed));
+        }
+        self.conn.send_prepared(prepared)?;
+        Ok(())
+    }
+
+    pub(crate) fn is_deflate_enabled(&self) -> bool {
+        self.conn.is_deflate_enabled()
     }
 
     /// Queues one fragment of a message (see `Connection::send_fragment`).

@@ -60,8 +60,9 @@ mod wakers;
 
 pub use clarion_proto as proto;
 pub use clarion_proto::connection::Role;
+pub use clarion_proto::deflate::DeflateConfig;
 pub use clarion_proto::handshake::{Accept, Reject, Request, Response};
-pub use clarion_proto::{CloseCode, CloseFrame, Message, MessageKind, Utf8Bytes};
+pub use clarion_proto::{CloseCode, CloseFrame, Message, MessageKind, PreparedMessage, Utf8Bytes};
 
 pub use crate::accept::{accept, accept_with, default_accept};
 pub use crate::config::Config;

@@ -7,7 +7,7 @@ use std::task::{Context, Poll};
 
 use bytes::{Bytes, BytesMut};
 use clarion_proto::connection::{Connection, Role};
-use clarion_proto::{CloseCode, CloseFrame, Message, MessageKind};
+use clarion_proto::{CloseCode, CloseFrame, Message, MessageKind, PreparedMessage};
 use futures_core::Stream;
 use futures_sink::Sink;
 use tokio::io::{AsyncRead, AsyncWrite};
@@ -136,6 +136,28 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
         self.flush().await
     }
 
+    /// Sends a message framed (and compressed) once for many connections:
+    /// the frame bytes are shared, not copied. See [`PreparedMessage`].
+    ///
+    /// # Cancel safety
+    /// As [`send`](Self::send).
+    pub async fn send_prepared(&mut self, prepared: &PreparedMessage) -> Result<(), Error> {
+        poll_fn(|cx| self.core.poll_ready_send(cx, Side::Writer)).await?;
+        self.core.queue_prepared(prepared)?;
+        self.flush().await
+    }
+
+    /// Queues a prepared message if the write buffer has room, without
+    /// waiting; on refusal nothing was queued.
+    pub fn try_send_prepared(&mut self, prepared: &PreparedMessage) -> Result<(), TrySendError> {
+        try_queue_prepared(&mut self.core, prepared)
+    }
+
+    /// Whether permessage-deflate was negotiated.
+    pub fn is_compressed(&self) -> bool {
+        self.core.is_deflate_enabled()
+    }
+
     /// Queues a message if the write buffer has room, without waiting.
     pub fn try_send(&mut self, message: impl Into<Message>) -> Result<(), TrySendError> {
         try_queue(&mut self.core, message.into())
@@ -218,6 +240,25 @@ pub(crate) fn try_queue<S: AsyncRead + AsyncWrite + Unpin>(
     }
     // Every reason `queue` could refuse was checked above.
     let _ = core.queue(message);
+    Ok(())
+}
+
+pub(crate) fn try_queue_prepared<S: AsyncRead + AsyncWrite + Unpin>(
+    core: &mut Core<S>,
+    prepared: &PreparedMessage,
+) -> Result<(), TrySendError> {
+    let refuse = || prepared.message().clone();
+    if core.is_send_closed() {
+        return Err(TrySendError::Closed(refuse()));
+    }
+    if core.is_sending_fragmented() {
+        return Err(TrySendError::FragmentInProgress(refuse()));
+    }
+    if !core.has_room() {
+        return Err(TrySendError::Full(refuse()));
+    }
+    // Every reason `queue_prepared` could refuse was checked above.
+    let _ = core.queue_prepared(prepared);
     Ok(())
 }
 

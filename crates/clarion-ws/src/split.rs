@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context, Poll};
 
 use bytes::Bytes;
-use clarion_proto::{CloseCode, CloseFrame, Message, MessageKind};
+use clarion_proto::{CloseCode, CloseFrame, Message, MessageKind, PreparedMessage};
 use futures_core::Stream;
 use futures_sink::Sink;
 use tokio::io::{AsyncRead, AsyncWrite};
@@ -170,6 +170,24 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocketWriter<S> {
         poll_fn(|cx| lock(&self.shared)?.poll_ready_send(cx, Side::Writer)).await?;
         lock(&self.shared)?.queue_fragment(kind, payload, fin)?;
         self.flush().await
+    }
+
+    /// Sends a prepared message, as [`WebSocket::send_prepared`].
+    ///
+    /// # Cancel safety
+    /// As [`send`](Self::send).
+    pub async fn send_prepared(&mut self, prepared: &PreparedMessage) -> Result<(), Error> {
+        poll_fn(|cx| lock(&self.shared)?.poll_ready_send(cx, Side::Writer)).await?;
+        lock(&self.shared)?.queue_prepared(prepared)?;
+        self.flush().await
+    }
+
+    /// Queues a prepared message if there is room, without waiting.
+    pub fn try_send_prepared(&mut self, prepared: &PreparedMessage) -> Result<(), TrySendError> {
+        match self.shared.lock() {
+            Ok(mut core) => crate::socket::try_queue_prepared(&mut core, prepared),
+            Err(_) => Err(TrySendError::Closed(prepared.message().clone())),
+        }
     }
 
     /// Queues a message if there is room, without waiting.

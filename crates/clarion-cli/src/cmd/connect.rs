@@ -30,11 +30,15 @@ pub(crate) struct ConnectArgs {
     /// Accept any server certificate. Only for testing: anyone can intercept.
     #[arg(long)]
     insecure: bool,
+    /// Do not offer permessage-deflate (offered by default).
+    #[arg(long)]
+    no_deflate: bool,
 }
 
 pub(crate) async fn run(args: ConnectArgs) -> anyhow::Result<ExitCode> {
     let mut config = Config::default();
     config.subprotocols = args.subprotocols.clone();
+    config.deflate.enabled = !args.no_deflate;
     let mut options = ConnectOptions::default();
     options.tls = TlsClientOptions {
         ca_file: args.ca.clone(),

@@ -22,6 +22,9 @@ pub(crate) struct EchoArgs {
     /// PEM private key for --tls-cert.
     #[arg(long, requires = "tls_cert")]
     tls_key: Option<PathBuf>,
+    /// Refuse permessage-deflate (accepted by default).
+    #[arg(long)]
+    no_deflate: bool,
 }
 
 pub(crate) async fn run(args: EchoArgs) -> anyhow::Result<ExitCode> {
@@ -37,7 +40,8 @@ pub(crate) async fn run(args: EchoArgs) -> anyhow::Result<ExitCode> {
     let scheme = if tls.is_some() { "wss" } else { "ws" };
     // The first line on stdout says where we listen (scripts read it).
     println!("listening on {scheme}://{}", listener.local_addr()?);
-    let config = Config::default();
+    let mut config = Config::default();
+    config.deflate.enabled = !args.no_deflate;
     loop {
         tokio::select! {
             accepted = listener.accept() => match accepted {

@@ -95,6 +95,14 @@ impl Default for DeflateConfig {
 }
 
 impl DeflateConfig {
+    /// The defaults with compression turned off.
+    pub fn disabled() -> Self {
+        DeflateConfig {
+            enabled: false,
+            ..DeflateConfig::default()
+        }
+    }
+
     /// Rejects window sizes outside 8..=15 and levels above 9.
     pub fn validate(&self) -> Result<(), ConfigError> {
         let window = MIN_WINDOW_BITS..=DEFAULT_WINDOW_BITS;
