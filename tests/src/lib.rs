@@ -1,1 +1,16 @@
-//! Shared helpers for the end-to-end tests.
+//! End-to-end tests of Clarion against real peers, and the Rust scenario
+//! peers they use.
+//!
+//! - [`scenario`]: what the Rust peers share, from the spec in
+//!   `tests/interop/README.md` (check names, payloads, close codes, limits);
+//! - [`pong_tap`]: a wire tap that reports the pongs a peer sends, because
+//!   `clarion-ws` consumes pongs internally;
+//! - [`harness`]: starting peers and binaries as processes, with bounded
+//!   waits and kill-on-drop, for the integration tests beside `Cargo.toml`.
+//!
+//! The binaries `peer_server` and `peer_client` (in `src/bin/`) implement the
+//! scenario server and client on `clarion-ws`.
+
+pub mod harness;
+pub mod pong_tap;
+pub mod scenario;
