@@ -1,21 +1,27 @@
 #!/usr/bin/env bash
-# Run Autobahn|Testsuite (the suite as client) against `clarion echo`.
+# Run Autobahn|Testsuite against Clarion, as a server and as a client, and
+# compare every case's verdict with conformance/expected-{server,client}.json.
 #
 # usage: scripts/autobahn.sh [quick|full]       (from any directory)
-#   quick (default)  cases 1.* 2.* 3.* 4.* 5.* 6.* 7.* 9.* 10.*
-#   full             all 517 cases
+#   quick            cases 1.* 2.* 3.* 4.* 5.* 6.* 7.* 9.* 10.* (under a minute)
+#   full (default)   all 517 cases each way, permessage-deflate included
 #
-# Builds `cargo build --release -p clarion-cli`, starts
-# `target/release/clarion echo --listen 127.0.0.1:PORT` on a free port, runs
-# ../shared/autobahn/run-server-tests.sh against it with the report in
-# autobahn-reports/servers (server log: autobahn-reports/servers/server.log),
-# prints the suite's summary line and exits 1 if it counts any FAILED case
-# (or a verdict the summary calls OTHER), 2 if the suite did not run.
+# Builds `clarion` and the `autobahn-client` example in release mode, then:
+#   server: `clarion echo` on a free port, ../shared/autobahn/run-server-tests.sh
+#           against it, report in autobahn-reports/servers;
+#   client: ../shared/autobahn/run-client-tests.sh with the autobahn-client
+#           example, report in autobahn-reports/clients;
+# and scripts/conformance.py check for each. Exit 1 if any verdict differs
+# from the expected one, 2 if a suite did not run.
+#
+# After a deliberate change of verdicts:
+#   scripts/conformance.py update conformance/expected-server.json autobahn-reports/servers
+#   scripts/conformance.py update conformance/expected-client.json autobahn-reports/clients
 #
 # environment:
 #   AUTOBAHN_SERVER_CMD   self-check of this script only: the server command
-#                         to test instead of clarion (no build); `{port}` in it
-#                         becomes the port, e.g.
+#                         to test instead of clarion (no build, no client run,
+#                         no comparison); `{port}` in it becomes the port, e.g.
 #                         'target/interop-venv/bin/python tests/interop/python/peer_server.py --port {port}'
 #   AUTOBAHN_SERVER_PATH  path appended to the URL, e.g. /echo    default none
 #   CLARION_SHARED_DIR    the shared folder holding autobahn/      default ../shared
@@ -26,7 +32,8 @@ ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$ROOT"
 SHARED=${CLARION_SHARED_DIR:-$ROOT/../shared}
 OUTDIR=$ROOT/autobahn-reports/servers
-MODE=${1:-quick}
+MODE=${1:-full}
+CLIENT_OUTDIR=$ROOT/autobahn-reports/clients
 
 case $MODE in
 quick) CASES='1.*,2.*,3.*,4.*,5.*,6.*,7.*,9.*,10.*' ;;
@@ -64,7 +71,6 @@ start_server() {
         # exec: the PID we hold is the server's own, not a wrapping shell's
         bash -c "exec $cmd" >"$OUTDIR/server.log" 2>&1 &
     else
-        cargo build --release -p clarion-cli
         local bin=${CARGO_TARGET_DIR:-$ROOT/target}/release/clarion
         log "server under test: $bin echo --listen 127.0.0.1:$port"
         "$bin" echo --listen "127.0.0.1:$port" >"$OUTDIR/server.log" 2>&1 &
@@ -97,6 +103,11 @@ count_of() {
     echo "${n:-0}"
 }
 
+if [ -z "${AUTOBAHN_SERVER_CMD:-}" ]; then
+    cargo build --release -p clarion-cli
+    cargo build --release -p clarion-ws --example autobahn-client
+fi
+
 PORT=$(free_port)
 start_server "$PORT"
 wait_for_port "$PORT"
@@ -111,10 +122,36 @@ if [ "$status" -ne 0 ] || [ -z "$summary" ]; then
     log "the suite did not run to a summary (exit status $status)"
     exit 2
 fi
-failed=$(count_of FAILED "$summary")
-other=$(count_of OTHER "$summary")
-if [ "$failed" -ne 0 ] || [ "$other" -ne 0 ]; then
-    log "$failed FAILED, $other OTHER: see $OUTDIR (python3 $SHARED/autobahn/summarize.py $OUTDIR)"
+if [ -n "${AUTOBAHN_SERVER_CMD:-}" ]; then
+    failed=$(count_of FAILED "$summary")
+    other=$(count_of OTHER "$summary")
+    if [ "$failed" -ne 0 ] || [ "$other" -ne 0 ]; then
+        log "$failed FAILED, $other OTHER: see $OUTDIR (python3 $SHARED/autobahn/summarize.py $OUTDIR)"
+        exit 1
+    fi
+    log "no FAILED case (report: $OUTDIR)"
+    exit 0
+fi
+kill "$SERVER_PID" 2>/dev/null || true
+wait "$SERVER_PID" 2>/dev/null || true
+SERVER_PID=
+
+CLIENT_PORT=$(free_port)
+log "$MODE: cases '$CASES' for the client (autobahn-client example)"
+status=0
+"$SHARED/autobahn/run-client-tests.sh" --port "$CLIENT_PORT" --outdir "$CLIENT_OUTDIR" --cases "$CASES" \
+    -- "${CARGO_TARGET_DIR:-$ROOT/target}/release/examples/autobahn-client" |
+    tee "$WORK/client-summary" || status=$?
+if [ "$status" -ne 0 ] || ! grep -qE '^autobahn client: [0-9]+ cases' "$WORK/client-summary"; then
+    log "the client suite did not run to a summary (exit status $status)"
+    exit 2
+fi
+
+verdicts=0
+python3 scripts/conformance.py check conformance/expected-server.json "$OUTDIR" --cases "$CASES" || verdicts=1
+python3 scripts/conformance.py check conformance/expected-client.json "$CLIENT_OUTDIR" --cases "$CASES" || verdicts=1
+if [ "$verdicts" -ne 0 ]; then
+    log "verdicts changed: see $OUTDIR and $CLIENT_OUTDIR (python3 $SHARED/autobahn/summarize.py DIR)"
     exit 1
 fi
-log "no FAILED case (report: $OUTDIR)"
+log "every verdict as expected (reports: $OUTDIR, $CLIENT_OUTDIR)"
