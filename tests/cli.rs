@@ -1,7 +1,6 @@
 //! `clarion connect` end to end: stdin lines out, messages to stdout, and
 //! the exit status that says how the connection ended.
 
-use std::panic::AssertUnwindSafe;
 use std::process::Command;
 use std::time::Duration;
 
@@ -85,25 +84,15 @@ fn reports_the_servers_close_code_and_exits_2() {
     );
 }
 
-/// KNOWN BUG (clarion-cli, fails until fixed): when the server closes while
-/// stdin is still open (the interactive case), `clarion connect` prints
-/// `connection closed: code 4001 (bye)` and then hangs until stdin sees a
-/// line or its end. `tokio::io::stdin` reads on a blocking thread that
-/// cannot be cancelled, and dropping the runtime at the end of `main` waits
-/// for it (tokio documents this). Fix in the binary, e.g. end with
-/// `Runtime::shutdown_background`/`shutdown_timeout`, or read stdin on a
-/// thread of its own.
+/// Regression: when the server closed while stdin was still open (the
+/// interactive case), `clarion connect` printed the close and then hung
+/// until stdin saw a line: `tokio::io::stdin` reads on a blocking thread
+/// that cannot be cancelled, and dropping the runtime waited for it.
 #[test]
-fn known_bug_exits_when_the_server_closes_while_stdin_is_open() {
+fn exits_when_the_server_closes_while_stdin_is_open() {
     let server = rust_server();
     let mut cmd = clarion_connect(&format!("{}/close/4001", server.base_url));
-    let run = AssertUnwindSafe(|| run_with_input(&mut cmd, None, Duration::from_secs(15)));
-    let Ok(finished) = std::panic::catch_unwind(run) else {
-        panic!(
-            "KNOWN BUG in clarion-cli: `clarion connect` did not exit after the server closed \
-             while its stdin was open (see this test's docs)"
-        );
-    };
+    let finished = run_with_input(&mut cmd, None, Duration::from_secs(15));
     assert_eq!(finished.status.code(), Some(2), "{}", finished.report());
 }
 

@@ -43,6 +43,10 @@ fn main() -> std::process::ExitCode {
             Command::Connect(args) => cmd::connect::run(args).await,
         }
     });
+    // A read of stdin may still be blocked on a runtime thread (tokio cannot
+    // cancel it); do not wait for it, or `connect` would hang after the
+    // server closed until the user typed a line.
+    runtime.shutdown_background();
     match result {
         Ok(code) => code,
         Err(err) => {
