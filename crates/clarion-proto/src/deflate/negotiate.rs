@@ -62,13 +62,14 @@ pub struct DeflateConfig {
     /// bound their window.
     pub client_max_window_bits: u8,
     /// The zlib compression level for what we send, 0 (stored, no
-    /// compression) to 9. Default 3. Measured with zlib-rs on JSON, HTML and
-    /// prose (the Autobahn test data) in 0.25–16 KiB messages: level 3's
-    /// output is 4–11 % bigger than level 6's (zlib's default), at most 1.6
-    /// points of the original size, and it runs 1.5–2× faster on messages
-    /// of a few KiB (no faster on 256-byte ones); level 1 is faster again
-    /// but a third bigger on prose. A server compresses for every
-    /// connection, so CPU per byte weighs more than the last percent.
+    /// compression) to 9. Default 1. On a stream of ~255-byte JSON chat
+    /// messages with context takeover (`examples/deflate_report.rs`,
+    /// `docs/compression.md`), level 1 sends 31 % of the raw bytes at
+    /// 0.8 µs a message, level 3 28 % at 4.4 µs, level 6 25 % at 6.6 µs.
+    /// On larger prose messages (the Autobahn data, 0.25–16 KiB) level 1's
+    /// output is about a third bigger than level 3's. A real-time server
+    /// compresses small messages for every connection, so CPU per message
+    /// weighs more than the last percent; raise it for bulk payloads.
     pub level: u32,
     /// Messages shorter than this are sent uncompressed. Default 64 bytes:
     /// below that DEFLATE saves nothing without context takeover (measured
@@ -88,7 +89,7 @@ impl Default for DeflateConfig {
             client_no_context_takeover: false,
             server_max_window_bits: DEFAULT_WINDOW_BITS,
             client_max_window_bits: DEFAULT_WINDOW_BITS,
-            level: 3,
+            level: 1,
             min_size: 64,
         }
     }

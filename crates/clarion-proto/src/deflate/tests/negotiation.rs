@@ -39,7 +39,7 @@ mod config_defaults {
             (config.server_max_window_bits, config.client_max_window_bits),
             (15, 15)
         );
-        assert_eq!((config.level, config.min_size), (3, 64));
+        assert_eq!((config.level, config.min_size), (1, 64));
         assert_eq!(config.validate(), Ok(()));
     }
 
