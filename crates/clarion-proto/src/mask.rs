@@ -1,11 +1,41 @@
 //! Masking (RFC 6455 section 5.3): XOR with a 4-byte key, cycling.
 //!
-//! The portable path works a machine word at a time. `offset` lets a payload
-//! be unmasked in pieces as it arrives: byte `i` of the piece is byte
-//! `offset + i` of the frame.
+//! The portable path works a machine word at a time; LLVM vectorises it to
+//! SSE2 on x86_64 and NEON on aarch64 (measured ~78 GB/s on 64 KiB). On
+//! x86_64 CPUs with AVX2 the same loop is compiled a second time for AVX2
+//! and picked at run time for buffers of 128 bytes and more (~143 GB/s;
+//! `docs/performance.md`). `offset` lets a payload be unmasked in pieces as
+//! it arrives: byte `i` of the piece is byte `offset + i` of the frame.
+
+/// Below this size the AVX2 path is not worth the feature check.
+#[cfg(target_arch = "x86_64")]
+const AVX2_MIN_LEN: usize = 128;
 
 /// XORs `buf` with `key`, as if `buf` started at byte `offset` of the payload.
 pub fn apply_mask(buf: &mut [u8], key: [u8; 4], offset: usize) {
+    #[cfg(target_arch = "x86_64")]
+    if buf.len() >= AVX2_MIN_LEN && std::arch::is_x86_feature_detected!("avx2") {
+        #[allow(unsafe_code)]
+        // SAFETY: `apply_mask_avx2` only needs AVX2, which the CPU has:
+        // checked on the line above.
+        unsafe {
+            apply_mask_avx2(buf, key, offset)
+        };
+        return;
+    }
+    apply_mask_words(buf, key, offset);
+}
+
+/// The word loop compiled with AVX2 enabled.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+fn apply_mask_avx2(buf: &mut [u8], key: [u8; 4], offset: usize) {
+    apply_mask_words(buf, key, offset);
+}
+
+/// The portable path: XOR a machine word at a time.
+#[inline(always)]
+pub fn apply_mask_words(buf: &mut [u8], key: [u8; 4], offset: usize) {
     let key = rotate_key(key, offset);
     let word = u64::from_ne_bytes([
         key[0], key[1], key[2], key[3], key[0], key[1], key[2], key[3],
@@ -60,18 +90,21 @@ mod tests {
 
     proptest! {
         #[test]
-        fn word_path_matches_scalar_path(
-            data in proptest::collection::vec(any::<u8>(), 0..300),
+        fn fast_paths_match_the_scalar_path(
+            data in proptest::collection::vec(any::<u8>(), 0..1200),
             key in any::<[u8; 4]>(),
             offset in 0usize..16,
             start in 0usize..8,
         ) {
             let start = start.min(data.len());
             let mut fast = data.clone();
+            let mut words = data.clone();
             let mut slow = data;
             apply_mask(&mut fast[start..], key, offset);
+            apply_mask_words(&mut words[start..], key, offset);
             apply_mask_scalar(&mut slow[start..], key, offset);
-            prop_assert_eq!(fast, slow);
+            prop_assert_eq!(&fast, &slow);
+            prop_assert_eq!(&words, &slow);
         }
 
         #[test]

@@ -88,9 +88,12 @@ async fn serve<S: AsyncRead + AsyncWrite + Unpin>(
 
 const SERVER_NAME: &str = concat!("Clarion/", env!("CARGO_PKG_VERSION"));
 
+/// Echoes with `feed`, not `send`: replies to messages that arrived in the
+/// same read are queued together, and `recv` writes them in one vectored
+/// write before it waits for more input (one syscall for a batch).
 async fn echo<S: AsyncRead + AsyncWrite + Unpin>(ws: &mut WebSocket<S>) -> anyhow::Result<()> {
     while let Some(message) = ws.recv().await {
-        ws.send(message?).await?;
+        ws.feed(message?).await?;
     }
     Ok(())
 }
