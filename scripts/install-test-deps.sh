@@ -2,11 +2,13 @@
 # Install what the tests need, and only what is missing (idempotent; a few
 # seconds when everything is there already):
 #   - Debian packages: python3 with venv, nodejs, npm, openssl, patch, a C
-#     compiler (ring, under rustls, builds C) -- apt-get only when missing;
+#     compiler (ring, under rustls, builds C), chromium (the browser tests)
+#     -- apt-get only when missing;
 #   - the interop peers' Python venv, target/interop-venv, from
 #     tests/interop/python/requirements.txt;
-#   - the interop peers' node_modules, `npm ci` in tests/interop/node, when
-#     missing or older than package-lock.json;
+#   - the interop peers' node_modules (ws, and playwright-core, which drives
+#     Debian's /usr/bin/chromium: never `playwright install`), `npm ci` in
+#     tests/interop/node, when missing or stale against package*.json;
 #   - Autobahn|Testsuite, via ../shared/autobahn/setup.sh.
 # The Rust toolchain is not installed here: it must be on the machine.
 #
@@ -24,6 +26,7 @@ BASE_PYTHON=${CLARION_BASE_PYTHON:-python3}
 VENV=$ROOT/target/interop-venv
 PY_REQS=$ROOT/tests/interop/python/requirements.txt
 NODE_DIR=$ROOT/tests/interop/node
+CHROMIUM=/usr/bin/chromium
 START=$(date +%s)
 
 log() { echo "install-test-deps: $*" >&2; }
@@ -41,6 +44,7 @@ missing_packages() {
     have openssl || echo openssl
     have patch || echo patch # autobahn/setup.sh patches the suite
     have cc || echo gcc libc6-dev
+    [ -x "$CHROMIUM" ] || echo chromium # tests/browser.rs
 }
 
 install_packages() {
@@ -101,4 +105,4 @@ install_packages
 python_venv
 node_modules
 autobahn
-log "ready ($(($(date +%s) - START)) s): $VENV, $NODE_DIR/node_modules, autobahn"
+log "ready ($(($(date +%s) - START)) s): $VENV, $NODE_DIR/node_modules, $CHROMIUM, autobahn"

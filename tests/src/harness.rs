@@ -14,12 +14,18 @@ use std::time::{Duration, Instant};
 
 use clarion_test_support::{self_signed_cert, spawn_and_wait_for_line, ChildGuard, TestCert};
 
+use crate::compression::DeflateMode;
+use crate::scenario::CHECKS;
+
 /// Time a server gets to say where it listens.
 pub const SERVER_START_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Time a scenario client gets for all its checks: the spec allows 10 s a
-/// check and 60 s for `big`, 160 s for all eleven.
+/// check and 60 s for `big`, 170 s for all twelve.
 pub const CLIENT_TIMEOUT: Duration = Duration::from_secs(200);
+
+/// Time the browser check gets: launching Chromium, then its session.
+pub const BROWSER_TIMEOUT: Duration = Duration::from_secs(180);
 
 /// Time a `cargo build` of a binary gets (others may hold the build lock).
 const BUILD_TIMEOUT: Duration = Duration::from_secs(30 * 60);
@@ -71,13 +77,18 @@ pub fn interop_python() -> PathBuf {
 /// The Node peers' folder, with `node_modules` (`CLARION_INTEROP_NODE_DIR`).
 pub fn interop_node_dir() -> PathBuf {
     let dir = required_path("CLARION_INTEROP_NODE_DIR");
-    assert!(
-        dir.join("node_modules/ws").is_dir(),
-        "{} has no node_modules/ws: {SETUP_HINT}",
-        dir.display()
-    );
+    for module in ["ws", "playwright-core"] {
+        assert!(
+            dir.join("node_modules").join(module).is_dir(),
+            "{} has no node_modules/{module}: {SETUP_HINT}",
+            dir.display()
+        );
+    }
     dir
 }
+
+/// Debian's Chromium, which the browser check drives.
+pub const CHROMIUM: &str = "/usr/bin/chromium";
 
 /// The `clarion` binary, built once per test process.
 pub fn clarion_bin() -> &'static Path {
@@ -297,9 +308,14 @@ pub struct Server {
 impl Server {
     /// Starts a scenario server (`--port 0`) and reads its `LISTENING` line.
     pub fn scenario(peer: &Peer, transport: Transport) -> Server {
+        Server::scenario_with(peer, transport, DeflateMode::Off)
+    }
+
+    /// [`Server::scenario`] with `--deflate MODE`.
+    pub fn scenario_with(peer: &Peer, transport: Transport, deflate: DeflateMode) -> Server {
         let cert = (transport == Transport::Wss).then(self_signed_cert);
         let mut cmd = peer.command();
-        cmd.args(["--port", "0"]);
+        cmd.args(["--port", "0", "--deflate", deflate.name()]);
         add_tls_args(&mut cmd, cert.as_ref());
         let (guard, port) = spawn_and_wait_for_line(&mut cmd, "LISTENING ", SERVER_START_TIMEOUT);
         let port: u16 = port
@@ -318,9 +334,14 @@ impl Server {
 
     /// Starts `clarion echo --listen 127.0.0.1:0` and reads its `listening on` line.
     pub fn clarion_echo(transport: Transport) -> Server {
+        Server::clarion_echo_with(transport, &[])
+    }
+
+    /// [`Server::clarion_echo`] with more arguments (`--no-deflate`, say).
+    pub fn clarion_echo_with(transport: Transport, args: &[&str]) -> Server {
         let cert = (transport == Transport::Wss).then(self_signed_cert);
         let mut cmd = Command::new(clarion_bin());
-        cmd.args(["echo", "--listen", "127.0.0.1:0"]);
+        cmd.args(["echo", "--listen", "127.0.0.1:0"]).args(args);
         add_tls_args(&mut cmd, cert.as_ref());
         let (guard, url) = spawn_and_wait_for_line(&mut cmd, "listening on ", SERVER_START_TIMEOUT);
         let scheme = if cert.is_some() { "wss://" } else { "ws://" };
@@ -367,53 +388,148 @@ fn add_tls_args(cmd: &mut Command, cert: Option<&TestCert>) {
     }
 }
 
-/// Runs a scenario client against `server`: only the `only` checks if not
-/// empty, trusting the server's certificate for `wss://`.
-pub fn run_scenario_client(client: &Peer, server: &Server, only: &[&str]) -> Finished {
+/// What a scenario client is asked to run: `--only`, `--skip`, `--deflate`.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Checks<'a> {
+    /// Only these checks; all if empty.
+    pub only: &'a [&'a str],
+    /// Not these.
+    pub skip: &'a [&'a str],
+    /// The client's permessage-deflate mode.
+    pub deflate: DeflateMode,
+}
+
+impl<'a> Checks<'a> {
+    /// Every check, no compression.
+    pub fn all() -> Checks<'static> {
+        Checks::default()
+    }
+
+    /// Only `only` (all if empty), no compression.
+    pub fn only(only: &'a [&'a str]) -> Checks<'a> {
+        Checks {
+            only,
+            ..Checks::default()
+        }
+    }
+
+    /// The same checks with `--deflate MODE`.
+    pub fn deflate(self, deflate: DeflateMode) -> Checks<'a> {
+        Checks { deflate, ..self }
+    }
+
+    /// The same checks but not `skip`.
+    pub fn skip(self, skip: &'a [&'a str]) -> Checks<'a> {
+        Checks { skip, ..self }
+    }
+
+    /// The checks that run, in order.
+    pub fn selected(&self) -> Vec<&'static str> {
+        CHECKS
+            .into_iter()
+            .filter(|name| self.only.is_empty() || self.only.contains(name))
+            .filter(|name| !self.skip.contains(name))
+            .collect()
+    }
+
+    fn add_args(&self, cmd: &mut Command) {
+        if !self.only.is_empty() {
+            cmd.arg("--only").arg(self.only.join(","));
+        }
+        if !self.skip.is_empty() {
+            cmd.arg("--skip").arg(self.skip.join(","));
+        }
+        cmd.args(["--deflate", self.deflate.name()]);
+    }
+}
+
+/// Runs a scenario client against `server`, trusting the server's
+/// certificate for `wss://`.
+pub fn run_scenario_client(client: &Peer, server: &Server, checks: &Checks<'_>) -> Finished {
     let mut cmd = client.command();
     cmd.arg(&server.base_url);
     if let Some(ca) = server.ca_file() {
         cmd.arg("--ca").arg(ca);
     }
-    if !only.is_empty() {
-        cmd.arg("--only").arg(only.join(","));
-    }
+    checks.add_args(&mut cmd);
     run(&mut cmd, CLIENT_TIMEOUT)
 }
 
-/// Asserts that a scenario client exited 0 and its last line is
-/// `<expected> passed, 0 failed`; on failure shows its output and the server's stderr.
-pub fn assert_all_passed(finished: &Finished, expected: usize, server: &Server) {
-    let summary = finished.stdout.lines().last().unwrap_or_default();
-    let want = format!("{expected} passed, 0 failed");
-    let failures: Vec<&str> = finished
-        .stdout
-        .lines()
-        .filter(|line| line.starts_with("FAIL "))
+/// Asserts that a scenario client (or the browser check) printed exactly
+/// these `PASS` and `FAIL` lines, in order (`Err(prefix)`: a `FAIL` line
+/// starting `FAIL <prefix>`), then the matching `N passed, M failed`, and
+/// exited 0 exactly when nothing failed; on failure shows its output and
+/// the server's stderr.
+pub fn assert_outcome(finished: &Finished, want: &[Result<&str, &str>], server: &Server) {
+    let mut lines: Vec<String> = want
+        .iter()
+        .map(|outcome| match outcome {
+            Ok(name) => format!("PASS {name}"),
+            Err(prefix) => format!("FAIL {prefix}"),
+        })
         .collect();
+    let failed = want.iter().filter(|outcome| outcome.is_err()).count();
+    lines.push(format!("{} passed, {failed} failed", want.len() - failed));
+    let got: Vec<&str> = finished.stdout.lines().collect();
+    let matches = got.len() == lines.len()
+        && got
+            .iter()
+            .zip(&lines)
+            .all(|(got, want)| match want.strip_prefix("FAIL ") {
+                Some(_) => got.starts_with(want.as_str()),
+                None => got == want,
+            });
+    let status_ok = finished.status.success() == (failed == 0);
     assert!(
-        finished.status.success() && summary == want,
-        "scenario client against {}: want `{want}` and exit 0, got `{summary}`\n\
-         failed checks:\n  {}\n{}\n--- server stderr ---\n{}",
+        matches && status_ok,
+        "against {}: want the lines\n  {}\nand {}, got\n{}\n--- server stderr ---\n{}",
         server.base_url,
-        failures.join("\n  "),
+        lines.join("\n  "),
+        if failed == 0 { "exit 0" } else { "exit 1" },
         finished.report(),
         server.stderr()
     );
 }
 
-/// Runs `client` against `server` and asserts that all `only` checks (all
-/// eleven if empty) passed.
+/// Asserts that every selected check passed (the client exited 0).
+pub fn assert_all_passed(finished: &Finished, checks: &Checks<'_>, server: &Server) {
+    let want: Vec<Result<&str, &str>> = checks.selected().into_iter().map(Ok).collect();
+    assert_outcome(finished, &want, server);
+}
+
+/// Runs `client` against `server` and asserts that the `only` checks (all
+/// twelve if empty) passed.
 pub fn check_scenario(client: &Peer, server: &Server, only: &[&str]) {
-    let finished = run_scenario_client(client, server, only);
-    let expected = if only.is_empty() {
-        crate::scenario::CHECKS.len()
-    } else {
-        only.len()
-    };
-    assert_all_passed(&finished, expected, server);
+    check_scenario_with(client, server, &Checks::only(only));
+}
+
+/// Runs `client` against `server` and asserts that all `checks` passed.
+pub fn check_scenario_with(client: &Peer, server: &Server, checks: &Checks<'_>) {
+    let finished = run_scenario_client(client, server, checks);
+    assert_all_passed(&finished, checks, server);
     eprintln!(
-        "scenario client against {}: {expected} checks passed in {:.1?}",
-        server.base_url, finished.elapsed
+        "scenario client (--deflate {}) against {}: {} checks passed in {:.1?}",
+        checks.deflate,
+        server.base_url,
+        checks.selected().len(),
+        finished.elapsed
     );
+}
+
+// ---- the browser ---------------------------------------------------------
+
+/// Runs `browser_check.js URL`: headless Chromium against `url`.
+///
+/// # Panics
+/// If Chromium is not installed, saying how to install it.
+pub fn run_browser_check(url: &str) -> Finished {
+    assert!(
+        Path::new(CHROMIUM).is_file(),
+        "{CHROMIUM} is missing: the browser tests need Debian's chromium package \
+         (scripts/install-test-deps.sh installs it with apt-get)"
+    );
+    let script = interop_node_dir().join("browser_check.js");
+    let mut cmd = Command::new("node");
+    cmd.arg(script).arg(url);
+    run(&mut cmd, BROWSER_TIMEOUT)
 }

@@ -3,14 +3,14 @@
 //!
 //! - [`scenario`]: what the Rust peers share, from the spec in
 //!   `tests/interop/README.md` (check names, payloads, close codes, limits);
-//! - [`pong_tap`]: a wire tap that reports the pongs a peer sends, because
-//!   `clarion-ws` consumes pongs internally;
+//! - [`compression`]: the peers' `--deflate MODE` and what the
+//!   `compression` check sends and expects;
 //! - [`harness`]: starting peers and binaries as processes, with bounded
 //!   waits and kill-on-drop, for the integration tests beside `Cargo.toml`.
 //!
 //! The binaries `peer_server` and `peer_client` (in `src/bin/`) implement the
 //! scenario server and client on `clarion-ws`.
 
+pub mod compression;
 pub mod harness;
-pub mod pong_tap;
 pub mod scenario;

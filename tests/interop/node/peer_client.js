@@ -4,7 +4,7 @@
 // Runs the client checks of the scenario spec in ../README.md against a
 // scenario server:
 //
-//     node peer_client.js BASE_URL [--ca FILE] [--only NAME,...] [--skip NAME,...]
+//     node peer_client.js BASE_URL [--ca FILE] [--only NAME,...] [--skip NAME,...] [--deflate MODE]
 //
 // Prints `PASS name` or `FAIL name: reason` per check, then `N passed, M failed`;
 // exits 0 only when every selected check passed (2 on bad arguments).
@@ -12,6 +12,7 @@
 
 const fs = require('fs');
 const WebSocket = require('ws');
+const { DEFLATE_MODES, perMessageDeflate } = require('./scenario');
 
 const MAX_MESSAGE = 64 * 1024 * 1024;
 const MAX_FRAGMENTS = 1 << 20; // ws 8.23 defaults to 16384 frames a message
@@ -49,6 +50,63 @@ function bigText() {
   const n = 1024 * 1024;
   const alphabet = 'abcdefghijklmnopqrstuvwxyz'; // char i = alphabet[i % 26]
   return alphabet.repeat(Math.ceil(n / alphabet.length)).slice(0, n);
+}
+
+const COMPRESSION_MESSAGE = 64 * 1024;
+
+// JSON lines {"seq":N,"msg":"permessage-deflate round trip"}, cut at 64 KiB.
+function compressibleText() {
+  let s = '';
+  for (let seq = 0; s.length < COMPRESSION_MESSAGE; seq++) {
+    s += `{"seq":${seq},"msg":"permessage-deflate round trip"}\n`;
+  }
+  return s.slice(0, COMPRESSION_MESSAGE);
+}
+
+// A 2 KiB LCG block (x = 1664525 x + 1013904223 mod 2^32, top byte) repeated to 64 KiB.
+function farRepeatsBinary() {
+  const block = Buffer.alloc(2048);
+  let x = 1;
+  for (let j = 0; j < block.length; j++) {
+    x = (Math.imul(x, 1664525) + 1013904223) >>> 0;
+    block[j] = x >>> 24;
+  }
+  return Buffer.concat(Array(COMPRESSION_MESSAGE / block.length).fill(block));
+}
+
+// The permessage-deflate entry's parameters in a Sec-WebSocket-Extensions
+// value, as a Map of name to value (null without one); null if none.
+function deflateParams(header) {
+  for (const extension of (header || '').split(',')) {
+    const [name, ...params] = extension.split(';').map((part) => part.trim());
+    if (name !== 'permessage-deflate') continue;
+    const parsed = new Map();
+    for (const param of params.filter(Boolean)) {
+      const eq = param.indexOf('=');
+      if (eq < 0) parsed.set(param, null);
+      else parsed.set(param.slice(0, eq).trim(), param.slice(eq + 1).trim().replace(/^"|"$/g, ''));
+    }
+    return parsed;
+  }
+  return null;
+}
+
+// Whether the server's Sec-WebSocket-Extensions answer suits MODE.
+function checkAnswer(mode, header) {
+  const params = deflateParams(header);
+  const shown = `Sec-WebSocket-Extensions: ${JSON.stringify(header || '')}`;
+  if (mode === 'off') {
+    expect(params === null, `permessage-deflate negotiated without an offer (${shown})`);
+    return;
+  }
+  expect(params !== null, `permessage-deflate not negotiated (${shown})`);
+  if (mode === 'no-context') {
+    expect(params.has('server_no_context_takeover'), `server_no_context_takeover asked for but not granted (${shown})`);
+  } else if (mode === 'window10') {
+    const bits = params.get('server_max_window_bits') || '';
+    const granted = /^\d+$/.test(bits) && Number(bits) >= 8 && Number(bits) <= 10;
+    expect(granted, `server_max_window_bits=10 asked for but not granted (${shown})`);
+  }
 }
 
 // One WebSocket with its events queued in arrival order, so a check can
@@ -116,15 +174,16 @@ class Conn {
 }
 
 class Client {
-  constructor(base, ca) {
+  constructor(base, ca, deflate) {
     this.base = base.replace(/\/+$/, '');
     this.ca = ca;
+    this.deflate = deflate;
     this.open = [];
   }
 
   connect(path, protocols = []) {
     const options = {
-      perMessageDeflate: false,
+      perMessageDeflate: perMessageDeflate(this.deflate),
       maxPayload: MAX_MESSAGE,
       maxFragments: MAX_FRAGMENTS,
       handshakeTimeout: TIMEOUT_MS,
@@ -133,6 +192,9 @@ class Client {
     const ws = new WebSocket(this.base + path, protocols, options);
     this.open.push(ws);
     const conn = new Conn(ws);
+    ws.once('upgrade', (response) => {
+      conn.extensionsAnswer = response.headers['sec-websocket-extensions'] || null;
+    });
     return new Promise((resolve, reject) => {
       ws.once('open', () => resolve(conn));
       ws.once('unexpected-response', (req, res) => reject(new CheckFailed(`handshake answered with HTTP ${res.statusCode}`)));
@@ -228,6 +290,17 @@ class Client {
     expect(c.ws.protocol === 'chat.v2', `subprotocol ${JSON.stringify(c.ws.protocol)}, want "chat.v2"`);
     await c.roundTrip(text('hello'));
   }
+
+  async checkCompression() {
+    const c = await this.connect('/echo');
+    checkAnswer(this.deflate, c.extensionsAnswer);
+    // ws.extensions: the names of the extensions in use.
+    const active = c.ws.extensions.split(',').includes('permessage-deflate');
+    const want = this.deflate !== 'off';
+    expect(active === want, `permessage-deflate in use: ${active}, want ${want}`);
+    const big = compressibleText();
+    for (const m of [text('hello'), text(big), text(big), binary(farRepeatsBinary())]) await c.roundTrip(m);
+  }
 }
 
 const CHECKS = [
@@ -242,12 +315,13 @@ const CHECKS = [
   ['server-ping', 'checkServerPing', TIMEOUT_MS],
   ['fragmented-recv', 'checkFragmentedRecv', TIMEOUT_MS],
   ['subprotocol', 'checkSubprotocol', TIMEOUT_MS],
+  ['compression', 'checkCompression', TIMEOUT_MS],
 ];
 
 function usage(message) {
   process.stderr.write(
     `peer_client.js: ${message}\n` +
-      'usage: node peer_client.js BASE_URL [--ca FILE] [--only NAME,...] [--skip NAME,...]\n'
+      'usage: node peer_client.js BASE_URL [--ca FILE] [--only NAME,...] [--skip NAME,...] [--deflate MODE]\n'
   );
   process.exit(2);
 }
@@ -255,13 +329,14 @@ function usage(message) {
 const names = (s) => (s || '').split(',').map((n) => n.trim()).filter(Boolean);
 
 function parseArgs(argv) {
-  const args = { base: null, ca: null, only: [], skip: [] };
+  const args = { base: null, ca: null, only: [], skip: [], deflate: 'off' };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
-    if (a === '--ca' || a === '--only' || a === '--skip') {
+    if (a === '--ca' || a === '--only' || a === '--skip' || a === '--deflate') {
       if (i + 1 >= argv.length) usage(`${a} needs a value`);
       const v = argv[++i];
       if (a === '--ca') args.ca = v;
+      else if (a === '--deflate') args.deflate = v;
       else args[a.slice(2)] = args[a.slice(2)].concat(names(v));
     } else if (a.startsWith('-') || args.base !== null) {
       usage(`bad argument ${a}`);
@@ -270,6 +345,7 @@ function parseArgs(argv) {
     }
   }
   if (args.base === null || !/^wss?:\/\//.test(args.base)) usage('BASE_URL must start with ws:// or wss://');
+  if (!DEFLATE_MODES.includes(args.deflate)) usage(`bad --deflate ${args.deflate}: want ${DEFLATE_MODES.join(', ')}`);
   const known = new Set(CHECKS.map(([name]) => name));
   const unknown = args.only.concat(args.skip).filter((n) => !known.has(n));
   if (unknown.length) usage(`unknown check(s) ${unknown.join(', ')}; known: ${[...known].sort().join(', ')}`);
@@ -296,7 +372,7 @@ async function runCheck(client, method, timeoutMs) {
 async function main() {
   const args = parseArgs(process.argv.slice(2));
   const ca = args.ca ? fs.readFileSync(args.ca) : null;
-  const client = new Client(args.base, ca);
+  const client = new Client(args.base, ca, args.deflate);
   let passed = 0;
   let failed = 0;
   for (const [name, method, timeoutMs] of CHECKS) {

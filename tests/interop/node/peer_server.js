@@ -3,7 +3,7 @@
 //
 // Implements the server half of the scenario spec in ../README.md:
 //
-//     node peer_server.js --port P [--host H] [--tls-cert FILE --tls-key FILE]
+//     node peer_server.js --port P [--host H] [--tls-cert FILE --tls-key FILE] [--deflate MODE]
 //
 // Prints exactly one line `LISTENING <port>` to stdout once it accepts
 // connections, then serves until SIGTERM or SIGINT and exits with status 0.
@@ -13,6 +13,7 @@ const fs = require('fs');
 const http = require('http');
 const https = require('https');
 const { WebSocketServer } = require('ws');
+const { DEFLATE_MODES, perMessageDeflate } = require('./scenario');
 
 // Largest message accepted (the spec asks for at least 32 MiB).
 const MAX_MESSAGE = 64 * 1024 * 1024;
@@ -24,14 +25,14 @@ const SUBPROTOCOLS = ['chat.v2', 'chat.v1'];
 function usage(message) {
   process.stderr.write(
     `peer_server.js: ${message}\n` +
-      'usage: node peer_server.js --port P [--host H] [--tls-cert FILE --tls-key FILE]\n'
+      'usage: node peer_server.js --port P [--host H] [--tls-cert FILE --tls-key FILE] [--deflate MODE]\n'
   );
   process.exit(2);
 }
 
 function parseArgs(argv) {
-  const args = { port: null, host: '127.0.0.1', tlsCert: null, tlsKey: null };
-  const flags = { '--port': 'port', '--host': 'host', '--tls-cert': 'tlsCert', '--tls-key': 'tlsKey' };
+  const args = { port: null, host: '127.0.0.1', tlsCert: null, tlsKey: null, deflate: 'off' };
+  const flags = { '--port': 'port', '--host': 'host', '--tls-cert': 'tlsCert', '--tls-key': 'tlsKey', '--deflate': 'deflate' };
   for (let i = 0; i < argv.length; i += 2) {
     const key = flags[argv[i]];
     if (!key || i + 1 >= argv.length) usage(`bad argument ${argv[i]}`);
@@ -40,6 +41,7 @@ function parseArgs(argv) {
   if (args.port === null || !/^\d+$/.test(args.port)) usage('--port P is required');
   args.port = Number(args.port);
   if ((args.tlsCert === null) !== (args.tlsKey === null)) usage('--tls-cert and --tls-key go together');
+  if (!DEFLATE_MODES.includes(args.deflate)) usage(`bad --deflate ${args.deflate}: want ${DEFLATE_MODES.join(', ')}`);
   return args;
 }
 
@@ -101,7 +103,7 @@ function main() {
     : http.createServer();
   const wss = new WebSocketServer({
     server,
-    perMessageDeflate: false, // no permessage-deflate (yet)
+    perMessageDeflate: perMessageDeflate(args.deflate),
     maxPayload: MAX_MESSAGE,
     maxFragments: MAX_FRAGMENTS,
     handleProtocols,

@@ -4,7 +4,7 @@
 Runs the client checks of the scenario spec in ../README.md against a
 scenario server:
 
-    peer_client.py BASE_URL [--ca FILE] [--only NAME,...] [--skip NAME,...]
+    peer_client.py BASE_URL [--ca FILE] [--only NAME,...] [--skip NAME,...] [--deflate MODE]
 
 Prints `PASS name` or `FAIL name: reason` per check, then `N passed, M failed`;
 exits 0 only when every selected check passed (2 on bad arguments).
@@ -15,10 +15,16 @@ import asyncio
 import ssl
 import sys
 
-from scenario import MAX_MESSAGE, send_fragments  # first: configures websockets
+from scenario import (  # first: configures websockets
+    DEFLATE_MODES,
+    MAX_MESSAGE,
+    deflate_options,
+    send_fragments,
+)
 
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
+from websockets.extensions.permessage_deflate import PerMessageDeflate
 
 TIMEOUT = 10.0
 BIG_TIMEOUT = 60.0
@@ -58,16 +64,71 @@ def big_text():
     return (alphabet * (n // 26 + 1))[:n]
 
 
+COMPRESSION_MESSAGE = 64 * 1024
+
+
+def compressible_text():
+    """JSON lines {"seq":N,"msg":"permessage-deflate round trip"}, cut at 64 KiB."""
+    lines, size, seq = [], 0, 0
+    while size < COMPRESSION_MESSAGE:
+        line = f'{{"seq":{seq},"msg":"permessage-deflate round trip"}}\n'
+        lines.append(line)
+        size += len(line)
+        seq += 1
+    return "".join(lines)[:COMPRESSION_MESSAGE]
+
+
+def far_repeats_binary():
+    """A 2 KiB LCG block (x = 1664525 x + 1013904223 mod 2^32, top byte) to 64 KiB."""
+    block, x = bytearray(), 1
+    for _ in range(2048):
+        x = (1664525 * x + 1013904223) % (1 << 32)
+        block.append(x >> 24)
+    return bytes(block) * (COMPRESSION_MESSAGE // 2048)
+
+
+def deflate_params(header):
+    """The permessage-deflate entry's parameters in a Sec-WebSocket-Extensions
+    value, as {name: value or None}; None if it has no such entry."""
+    for extension in (header or "").split(","):
+        name, *params = [part.strip() for part in extension.split(";")]
+        if name == "permessage-deflate":
+            parsed = {}
+            for param in filter(None, params):
+                key, _, value = param.partition("=")
+                parsed[key.strip()] = value.strip().strip('"') or None
+            return parsed
+    return None
+
+
+def check_answer(mode, header):
+    """Whether the server's Sec-WebSocket-Extensions answer suits MODE."""
+    params = deflate_params(header)
+    shown = f"Sec-WebSocket-Extensions: {header or ''!r}"
+    if mode == "off":
+        expect(params is None, f"permessage-deflate negotiated without an offer ({shown})")
+        return
+    expect(params is not None, f"permessage-deflate not negotiated ({shown})")
+    if mode == "no-context":
+        granted = "server_no_context_takeover" in params
+        expect(granted, f"server_no_context_takeover asked for but not granted ({shown})")
+    elif mode == "window10":
+        bits = params.get("server_max_window_bits") or ""
+        granted = bits.isdigit() and 8 <= int(bits) <= 10
+        expect(granted, f"server_max_window_bits=10 asked for but not granted ({shown})")
+
+
 class Client:
-    def __init__(self, base, ssl_ctx):
+    def __init__(self, base, ssl_ctx, deflate):
         self.base = base.rstrip("/")
         self.ssl_ctx = ssl_ctx
+        self.deflate = deflate
 
     def connect(self, path, **kwargs):
         return connect(
             self.base + path,
             ssl=self.ssl_ctx,
-            compression=None,  # no permessage-deflate (yet)
+            **deflate_options(self.deflate, server=False),
             max_size=MAX_MESSAGE,
             ping_interval=None,  # no keepalive pings: only the checks' own
             open_timeout=TIMEOUT,
@@ -143,6 +204,17 @@ class Client:
             expect(ws.subprotocol == "chat.v2", f"subprotocol {ws.subprotocol!r}, want 'chat.v2'")
             await self.round_trip(ws, "hello")
 
+    async def check_compression(self):
+        async with self.connect("/echo") as ws:
+            answers = ws.response.headers.get_all("Sec-WebSocket-Extensions")
+            check_answer(self.deflate, ", ".join(answers) or None)
+            active = any(isinstance(e, PerMessageDeflate) for e in ws.protocol.extensions)
+            want = self.deflate != "off"
+            expect(active == want, f"permessage-deflate active: {active}, want {want}")
+            text = compressible_text()
+            for message in ["hello", text, text, far_repeats_binary()]:
+                await self.round_trip(ws, message)
+
 
 CHECKS = [
     ("text", "check_text", TIMEOUT),
@@ -156,6 +228,7 @@ CHECKS = [
     ("server-ping", "check_server_ping", TIMEOUT),
     ("fragmented-recv", "check_fragmented_recv", TIMEOUT),
     ("subprotocol", "check_subprotocol", TIMEOUT),
+    ("compression", "check_compression", TIMEOUT),
 ]
 
 
@@ -169,6 +242,7 @@ def parse_args(argv):
     p.add_argument("--ca", help="PEM file of the CA (or self-signed cert) to trust for wss")
     p.add_argument("--only", help="comma-separated checks to run")
     p.add_argument("--skip", help="comma-separated checks to leave out")
+    p.add_argument("--deflate", choices=DEFLATE_MODES, default="off", help="permessage-deflate")
     args = p.parse_args(argv)
     known = {name for name, _, _ in CHECKS}
     unknown = [n for n in names(args.only) + names(args.skip) if n not in known]
@@ -199,7 +273,7 @@ async def run_check(client, method, timeout):
 
 async def main(argv):
     args = parse_args(argv)
-    client = Client(args.base_url, tls_context(args))
+    client = Client(args.base_url, tls_context(args), args.deflate)
     only, skip = set(names(args.only)), set(names(args.skip))
     passed = failed = 0
     for name, method, timeout in CHECKS:

@@ -3,7 +3,7 @@
 
 Implements the server half of the scenario spec in ../README.md:
 
-    peer_server.py --port P [--host H] [--tls-cert FILE --tls-key FILE]
+    peer_server.py --port P [--host H] [--tls-cert FILE --tls-key FILE] [--deflate MODE]
 
 Prints exactly one line `LISTENING <port>` to stdout once it accepts
 connections, then serves until SIGTERM or SIGINT and exits with status 0.
@@ -15,7 +15,12 @@ import signal
 import ssl
 import sys
 
-from scenario import MAX_MESSAGE, send_fragments  # first: configures websockets
+from scenario import (  # first: configures websockets
+    DEFLATE_MODES,
+    MAX_MESSAGE,
+    deflate_options,
+    send_fragments,
+)
 
 from websockets.asyncio.server import serve
 from websockets.exceptions import ConnectionClosed
@@ -32,6 +37,7 @@ def parse_args(argv):
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--tls-cert", help="PEM certificate (chain): serve wss")
     p.add_argument("--tls-key", help="PEM private key of --tls-cert")
+    p.add_argument("--deflate", choices=DEFLATE_MODES, default="off", help="permessage-deflate")
     args = p.parse_args(argv)
     if (args.tls_cert is None) != (args.tls_key is None):
         p.error("--tls-cert and --tls-key go together")
@@ -110,11 +116,11 @@ async def main(argv):
         args.host,
         args.port,
         ssl=ssl_ctx,
-        compression=None,  # no permessage-deflate (yet)
         subprotocols=list(SUBPROTOCOLS),
         select_subprotocol=select_subprotocol,
         max_size=MAX_MESSAGE,
         ping_interval=None,  # no keepalive pings: peers see only scripted pings
+        **deflate_options(args.deflate, server=True),
     ) as server:
         port = server.sockets[0].getsockname()[1]
         print(f"LISTENING {port}", flush=True)

@@ -36,3 +36,34 @@ async def send_fragments(ws, fragments):
                 ws.protocol.send_text(data, fin=i == last)
             else:
                 ws.protocol.send_binary(data, fin=i == last)
+
+
+# The peers' --deflate MODE (spec: "Compression").
+DEFLATE_MODES = ("off", "on", "no-context", "window10")
+
+
+def deflate_options(mode, server):
+    """Keyword arguments for websockets' serve() (server) or connect() for MODE.
+
+    `on` is the library's own permessage-deflate (`compression="deflate"`);
+    the other modes pass a factory with the mode's parameters. websockets
+    compresses messages of every size.
+    """
+    # Imported here: websockets must be imported after the environment is set.
+    from websockets.extensions.permessage_deflate import (
+        ClientPerMessageDeflateFactory,
+        ServerPerMessageDeflateFactory,
+    )
+
+    factory = ServerPerMessageDeflateFactory if server else ClientPerMessageDeflateFactory
+    if mode == "off":
+        return {"compression": None}
+    if mode == "on":
+        return {"compression": "deflate"}
+    if mode == "no-context":
+        params = {"server_no_context_takeover": True, "client_no_context_takeover": True}
+    elif mode == "window10":
+        params = {"server_max_window_bits": 10, "client_max_window_bits": 10}
+    else:
+        raise ValueError(f"bad --deflate {mode!r}")
+    return {"compression": None, "extensions": [factory(**params)]}

@@ -4,7 +4,7 @@
 //! against a scenario server:
 //!
 //! ```sh
-//! peer_client BASE_URL [--ca FILE] [--only NAME,...] [--skip NAME,...]
+//! peer_client BASE_URL [--ca FILE] [--only NAME,...] [--skip NAME,...] [--deflate MODE]
 //! ```
 //!
 //! Prints `PASS name` or `FAIL name: reason` per check, then
@@ -16,17 +16,17 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use bytes::Bytes;
-use clarion_tests::pong_tap::{self, PongTap, Pongs};
+use clarion_tests::compression::{self, DeflateMode};
 use clarion_tests::scenario::{self, CHECKS, SERVER_PING_REPLY, UNICODE};
-use clarion_ws::tls::{self, TlsClientOptions};
+use clarion_ws::tls::TlsClientOptions;
 use clarion_ws::{
-    ClientStream, CloseCode, Config, ConnectOptions, Message, MessageKind, WebSocket,
+    ClientStream, CloseCode, Config, ConnectOptions, Incoming, Message, MessageKind, WebSocket,
 };
-use http::{HeaderMap, Uri};
+use http::header::SEC_WEBSOCKET_EXTENSIONS;
 use tokio::io::{AsyncRead, AsyncWrite};
-use tokio::net::TcpStream;
 
-const USAGE: &str = "usage: peer_client BASE_URL [--ca FILE] [--only NAME,...] [--skip NAME,...]";
+const USAGE: &str = "usage: peer_client BASE_URL [--ca FILE] [--only NAME,...] [--skip NAME,...] \
+                     [--deflate MODE]";
 
 #[derive(Debug)]
 struct Args {
@@ -34,6 +34,7 @@ struct Args {
     ca: Option<PathBuf>,
     only: Vec<String>,
     skip: Vec<String>,
+    deflate: DeflateMode,
 }
 
 #[tokio::main]
@@ -77,6 +78,7 @@ fn parse_args(mut argv: impl Iterator<Item = String>) -> Result<Args, String> {
         ca: None,
         only: Vec::new(),
         skip: Vec::new(),
+        deflate: DeflateMode::Off,
     };
     while let Some(arg) = argv.next() {
         let mut value = || argv.next().ok_or_else(|| format!("{arg} needs a value"));
@@ -84,6 +86,7 @@ fn parse_args(mut argv: impl Iterator<Item = String>) -> Result<Args, String> {
             "--ca" => args.ca = Some(PathBuf::from(value()?)),
             "--only" => args.only.extend(names(&value()?)),
             "--skip" => args.skip.extend(names(&value()?)),
+            "--deflate" => args.deflate = value()?.parse()?,
             _ if arg.starts_with('-') || !args.base.is_empty() => {
                 return Err(format!("bad argument {arg}"))
             }
@@ -188,15 +191,11 @@ fn describe_close(frame: Option<&Option<clarion_ws::CloseFrame>>) -> String {
     }
 }
 
-/// A plain or TLS client stream, for [`Client::connect_tapped`].
-trait Io: AsyncRead + AsyncWrite + Unpin + Send {}
-
-impl<S: AsyncRead + AsyncWrite + Unpin + Send> Io for S {}
-
 /// Connects to the scenario server and runs checks.
 struct Client {
     base: String,
     tls: TlsClientOptions,
+    deflate: DeflateMode,
 }
 
 impl Client {
@@ -207,6 +206,7 @@ impl Client {
                 ca_file: args.ca.clone(),
                 insecure: false,
             },
+            deflate: args.deflate,
         }
     }
 
@@ -235,8 +235,14 @@ impl Client {
             "server-ping" => self.check_server_ping().await,
             "fragmented-recv" => self.check_fragmented_recv().await,
             "subprotocol" => self.check_subprotocol().await,
+            "compression" => self.check_compression().await,
             _ => Err(Failure(format!("no check named {name}"))),
         }
+    }
+
+    /// The common settings, with the `--deflate` mode.
+    fn config(&self) -> Config {
+        scenario::config(self.deflate)
     }
 
     /// Connects to `path` with `connect_with`, the library's client entry point.
@@ -245,68 +251,60 @@ impl Client {
         path: &str,
         config: &Config,
     ) -> Result<WebSocket<ClientStream>, Failure> {
+        Ok(self.connect_answered(path, config).await?.0)
+    }
+
+    /// Connects to `path`; also returns the server's
+    /// `Sec-WebSocket-Extensions` answer, if any.
+    async fn connect_answered(
+        &self,
+        path: &str,
+        config: &Config,
+    ) -> Result<(WebSocket<ClientStream>, Option<String>), Failure> {
         let mut options = ConnectOptions::default();
         options.tls = self.tls.clone();
         let url = format!("{}{path}", self.base);
-        let (ws, _response) = clarion_ws::connect_with(&url, config, &options).await?;
-        Ok(ws)
-    }
-
-    /// Connects to `path` through a [`PongTap`], to see the pongs the server
-    /// sends: TCP and TLS by hand, then the library's `client_handshake`.
-    async fn connect_tapped(
-        &self,
-        path: &str,
-    ) -> Result<(WebSocket<PongTap<Box<dyn Io>>>, Pongs), Failure> {
-        let uri: Uri = format!("{}{path}", self.base).parse()?;
-        let host = uri.host().ok_or("no host in BASE_URL")?.to_owned();
-        let secure = uri.scheme_str() == Some("wss");
-        let port = uri.port_u16().unwrap_or(if secure { 443 } else { 80 });
-        let tcp = TcpStream::connect((host.trim_matches(['[', ']']), port)).await?;
-        tcp.set_nodelay(true)?;
-        let stream: Box<dyn Io> = if secure {
-            let config = tls::client_config(&self.tls)?;
-            Box::new(tls::connect_tls(tcp, &host, config).await?)
-        } else {
-            Box::new(tcp)
-        };
-        let (stream, pongs) = pong_tap::tap(stream);
-        let config = scenario::config();
-        let (ws, _response) =
-            clarion_ws::client_handshake(stream, &uri, &config, &HeaderMap::new()).await?;
-        Ok((ws, pongs))
+        let (ws, response) = clarion_ws::connect_with(&url, config, &options).await?;
+        let extensions = response
+            .headers()
+            .get_all(SEC_WEBSOCKET_EXTENSIONS)
+            .iter()
+            .map(|value| String::from_utf8_lossy(value.as_bytes()).into_owned())
+            .collect::<Vec<_>>();
+        let extensions = (!extensions.is_empty()).then(|| extensions.join(", "));
+        Ok((ws, extensions))
     }
 
     async fn check_text(&self) -> Check {
-        let mut ws = self.connect("/echo", &scenario::config()).await?;
+        let mut ws = self.connect("/echo", &self.config()).await?;
         round_trip(&mut ws, Message::text("hello")).await?;
         round_trip(&mut ws, Message::text(UNICODE)).await?;
         finish(ws).await
     }
 
     async fn check_binary(&self) -> Check {
-        let mut ws = self.connect("/echo", &scenario::config()).await?;
+        let mut ws = self.connect("/echo", &self.config()).await?;
         let all_bytes: Vec<u8> = (0..=255).collect();
         round_trip(&mut ws, Message::binary(all_bytes)).await?;
         finish(ws).await
     }
 
     async fn check_empty(&self) -> Check {
-        let mut ws = self.connect("/echo", &scenario::config()).await?;
+        let mut ws = self.connect("/echo", &self.config()).await?;
         round_trip(&mut ws, Message::text("")).await?;
         round_trip(&mut ws, Message::binary(Bytes::new())).await?;
         finish(ws).await
     }
 
     async fn check_big(&self) -> Check {
-        let mut ws = self.connect("/echo", &scenario::config()).await?;
+        let mut ws = self.connect("/echo", &self.config()).await?;
         round_trip(&mut ws, Message::binary(scenario::big_binary())).await?;
         round_trip(&mut ws, Message::text(scenario::big_text())).await?;
         finish(ws).await
     }
 
     async fn check_fragmented_send(&self) -> Check {
-        let mut ws = self.connect("/echo", &scenario::config()).await?;
+        let mut ws = self.connect("/echo", &self.config()).await?;
         ws.send_fragment(MessageKind::Text, "frag-", false).await?;
         ws.send_fragment(MessageKind::Text, "ment-", false).await?;
         ws.send_fragment(MessageKind::Text, "ed", true).await?;
@@ -314,18 +312,26 @@ impl Client {
         finish(ws).await
     }
 
-    /// Pongs are not surfaced by `recv`: the tap sees the pong on the wire,
-    /// while `recv` keeps reading (and would fail on anything unexpected).
+    /// `recv` consumes pongs; `recv_incoming` shows them.
     async fn check_ping(&self) -> Check {
-        let (mut ws, mut pongs) = self.connect_tapped("/echo").await?;
+        let mut ws = self.connect("/echo", &self.config()).await?;
         ws.ping("p1").await?;
-        let pong = tokio::select! {
-            pong = pongs.recv() => pong.ok_or("the pong tap stopped")?,
-            message = ws.recv() => return Err(Failure(match message {
-                Some(Ok(message)) => format!("expected a pong, got {}", scenario::describe(&message)),
-                Some(Err(err)) => format!("while waiting for a pong: {err}"),
-                None => format!("connection closed ({}) while waiting for a pong", describe_close(ws.close_frame())),
-            })),
+        let pong = loop {
+            match ws.recv_incoming().await {
+                Some(Ok(Incoming::Pong(payload))) => break payload,
+                Some(Ok(Incoming::Message(message))) => {
+                    let got = scenario::describe(&message);
+                    return Err(Failure(format!("expected a pong, got {got}")));
+                }
+                Some(Ok(_)) => {} // a ping, answered by the library
+                Some(Err(err)) => return Err(Failure(format!("while waiting for a pong: {err}"))),
+                None => {
+                    let got = describe_close(ws.close_frame());
+                    return Err(Failure(format!(
+                        "connection closed ({got}) while waiting for a pong"
+                    )));
+                }
+            }
         };
         expect(pong == "p1", || {
             format!(
@@ -337,7 +343,7 @@ impl Client {
     }
 
     async fn check_close_client(&self) -> Check {
-        let mut ws = self.connect("/echo", &scenario::config()).await?;
+        let mut ws = self.connect("/echo", &self.config()).await?;
         ws.close(CloseCode(4000), "done").await?;
         let code = match ws.close_frame() {
             Some(Some(frame)) => frame.code,
@@ -354,7 +360,7 @@ impl Client {
     }
 
     async fn check_close_server(&self) -> Check {
-        let mut ws = self.connect("/close/4001", &scenario::config()).await?;
+        let mut ws = self.connect("/close/4001", &self.config()).await?;
         match ws.recv().await {
             None => {}
             Some(Ok(message)) => {
@@ -377,21 +383,21 @@ impl Client {
 
     /// The library answers the server's ping by itself, inside `recv`.
     async fn check_server_ping(&self) -> Check {
-        let mut ws = self.connect("/ping", &scenario::config()).await?;
+        let mut ws = self.connect("/ping", &self.config()).await?;
         expect_message(&mut ws, &Message::text(SERVER_PING_REPLY)).await?;
         round_trip(&mut ws, Message::text("after-ping")).await?;
         finish(ws).await
     }
 
     async fn check_fragmented_recv(&self) -> Check {
-        let mut ws = self.connect("/fragmented", &scenario::config()).await?;
+        let mut ws = self.connect("/fragmented", &self.config()).await?;
         expect_message(&mut ws, &Message::text("frag-ment-ed")).await?;
         expect_message(&mut ws, &Message::binary(vec![0, 1, 2, 3, 4])).await?;
         finish(ws).await
     }
 
     async fn check_subprotocol(&self) -> Check {
-        let mut config = scenario::config();
+        let mut config = self.config();
         config.subprotocols = vec!["chat.v2".to_owned()];
         let mut ws = self.connect("/subprotocol", &config).await?;
         let protocol = ws.protocol().map(str::to_owned);
@@ -399,6 +405,25 @@ impl Client {
             format!("subprotocol {protocol:?}, want \"chat.v2\"")
         })?;
         round_trip(&mut ws, Message::text("hello")).await?;
+        finish(ws).await
+    }
+
+    /// permessage-deflate is negotiated as the mode asks (not at all for
+    /// `off`), and messages of every kind round-trip over it.
+    async fn check_compression(&self) -> Check {
+        let (mut ws, answer) = self.connect_answered("/echo", &self.config()).await?;
+        self.deflate
+            .check_answer(answer.as_deref())
+            .map_err(Failure)?;
+        let want = self.deflate != DeflateMode::Off;
+        expect(ws.is_compressed() == want, || {
+            format!("is_compressed() is {}, want {want}", ws.is_compressed())
+        })?;
+        let text = compression::compressible_text();
+        round_trip(&mut ws, Message::text("hello")).await?;
+        round_trip(&mut ws, Message::text(text.clone())).await?;
+        round_trip(&mut ws, Message::text(text)).await?;
+        round_trip(&mut ws, Message::binary(compression::far_repeats_binary())).await?;
         finish(ws).await
     }
 }
@@ -416,6 +441,10 @@ mod tests {
         let ok = args(&["wss://127.0.0.1:1", "--ca", "c.pem", "--only", "text, big"]).unwrap();
         assert_eq!(ok.base, "wss://127.0.0.1:1");
         assert_eq!(ok.only, ["text", "big"]);
+        assert_eq!(ok.deflate, DeflateMode::Off);
+        let deflate = args(&["ws://x", "--deflate", "window10"]).unwrap();
+        assert_eq!(deflate.deflate, DeflateMode::Window10);
+        assert!(args(&["ws://x", "--deflate", "max"]).is_err());
         assert!(args(&[]).is_err());
         assert!(args(&["http://x"]).is_err());
         assert!(args(&["ws://x", "ws://y"]).is_err());

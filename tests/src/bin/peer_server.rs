@@ -4,7 +4,7 @@
 //! `tests/interop/README.md`:
 //!
 //! ```sh
-//! peer_server --port P [--host H] [--tls-cert FILE --tls-key FILE]
+//! peer_server --port P [--host H] [--tls-cert FILE --tls-key FILE] [--deflate MODE]
 //! ```
 //!
 //! Prints exactly one line `LISTENING <port>` to stdout once it accepts
@@ -15,19 +15,21 @@ use std::error::Error as StdError;
 use std::io::Write as _;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
 use std::time::Duration;
 
-use clarion_tests::pong_tap::{self, Pongs};
+use clarion_tests::compression::DeflateMode;
 use clarion_tests::scenario::{self, SERVER_PING, SERVER_PING_REPLY, SUBPROTOCOLS};
 use clarion_ws::tls::TlsAcceptor;
-use clarion_ws::{CloseCode, Config, Message, MessageKind, WebSocket};
+use clarion_ws::{CloseCode, Config, Incoming, Message, MessageKind, WebSocket};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::signal::unix::{signal, SignalKind};
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 
-const USAGE: &str = "usage: peer_server --port P [--host H] [--tls-cert FILE --tls-key FILE]";
+const USAGE: &str =
+    "usage: peer_server --port P [--host H] [--tls-cert FILE --tls-key FILE] [--deflate MODE]";
 
 /// Time for a client's TLS handshake.
 const TLS_TIMEOUT: Duration = Duration::from_secs(10);
@@ -42,6 +44,7 @@ struct Args {
     host: String,
     port: u16,
     tls: Option<(PathBuf, PathBuf)>,
+    deflate: DeflateMode,
 }
 
 #[tokio::main]
@@ -64,6 +67,7 @@ async fn main() -> ExitCode {
 
 fn parse_args(mut argv: impl Iterator<Item = String>) -> Result<Args, String> {
     let (mut host, mut port, mut cert, mut key) = ("127.0.0.1".to_owned(), None, None, None);
+    let mut deflate = DeflateMode::Off;
     while let Some(flag) = argv.next() {
         let value = argv.next().ok_or_else(|| format!("{flag} needs a value"))?;
         match flag.as_str() {
@@ -71,6 +75,7 @@ fn parse_args(mut argv: impl Iterator<Item = String>) -> Result<Args, String> {
             "--port" => port = Some(value.parse().map_err(|_| format!("bad port {value:?}"))?),
             "--tls-cert" => cert = Some(PathBuf::from(value)),
             "--tls-key" => key = Some(PathBuf::from(value)),
+            "--deflate" => deflate = value.parse()?,
             _ => return Err(format!("bad argument {flag}")),
         }
     }
@@ -80,7 +85,12 @@ fn parse_args(mut argv: impl Iterator<Item = String>) -> Result<Args, String> {
         (None, None) => None,
         _ => return Err("--tls-cert and --tls-key go together".into()),
     };
-    Ok(Args { host, port, tls })
+    Ok(Args {
+        host,
+        port,
+        tls,
+        deflate,
+    })
 }
 
 /// Listens, announces the port, serves until a signal, then shuts down.
@@ -97,13 +107,17 @@ async fn serve(args: Args) -> Result<(), BoxError> {
     stdout.flush()?;
     drop(stdout);
 
+    let mut config: Config = scenario::config(args.deflate);
+    config.subprotocols = SUBPROTOCOLS.map(String::from).to_vec();
+    let config = Arc::new(config);
     let (stop, stopped) = watch::channel(false);
     let mut connections = JoinSet::new();
     loop {
         tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok((tcp, _)) => {
-                    connections.spawn(connection(tcp, tls.clone(), stopped.clone()));
+                    let (tls, config, stop) = (tls.clone(), config.clone(), stopped.clone());
+                    connections.spawn(connection(tcp, tls, config, stop));
                 }
                 Err(err) => eprintln!("peer_server: accept: {err}"),
             },
@@ -120,12 +134,17 @@ async fn serve(args: Args) -> Result<(), BoxError> {
 }
 
 /// One client: TLS if configured, then the WebSocket handshake and its path.
-async fn connection(tcp: TcpStream, tls: Option<TlsAcceptor>, stop: watch::Receiver<bool>) {
+async fn connection(
+    tcp: TcpStream,
+    tls: Option<TlsAcceptor>,
+    config: Arc<Config>,
+    stop: watch::Receiver<bool>,
+) {
     let _ = tcp.set_nodelay(true);
     let result = match tls {
-        None => handle(tcp, stop).await,
+        None => handle(tcp, &config, stop).await,
         Some(tls) => match tokio::time::timeout(TLS_TIMEOUT, tls.accept(tcp)).await {
-            Ok(Ok(stream)) => handle(stream, stop).await,
+            Ok(Ok(stream)) => handle(stream, &config, stop).await,
             Ok(Err(err)) => Err(err.into()),
             Err(_) => Err("TLS handshake timed out".into()),
         },
@@ -163,20 +182,17 @@ impl Route {
     }
 }
 
-async fn handle<S>(stream: S, stop: watch::Receiver<bool>) -> Result<(), BoxError>
+async fn handle<S>(stream: S, config: &Config, stop: watch::Receiver<bool>) -> Result<(), BoxError>
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {
-    let (stream, pongs) = pong_tap::tap(stream);
-    let mut config: Config = scenario::config();
-    config.subprotocols = SUBPROTOCOLS.map(String::from).to_vec();
     let mut path = String::new();
-    let ws = clarion_ws::accept_with(stream, &config, |request| {
+    let ws = clarion_ws::accept_with(stream, config, |request| {
         request.uri().path().clone_into(&mut path);
-        Ok(clarion_ws::default_accept(request, &config))
+        Ok(clarion_ws::default_accept(request, config))
     })
     .await?;
-    let mut session = Session { ws, pongs, stop };
+    let mut session = Session { ws, stop };
     match Route::of(&path) {
         Route::Echo => session.echo(None).await,
         Route::Close(code, reason) => Ok(session.ws.close(code, reason).await?),
@@ -196,10 +212,9 @@ where
     }
 }
 
-/// An accepted connection with the pongs its tap reports and the shutdown signal.
+/// An accepted connection and the shutdown signal.
 struct Session<S> {
-    ws: WebSocket<pong_tap::PongTap<S>>,
-    pongs: Pongs,
+    ws: WebSocket<S>,
     stop: watch::Receiver<bool>,
 }
 
@@ -218,21 +233,24 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
     }
 
     /// Echoes every message until the peer closes. With `awaited_pong`, also
-    /// sends `pong:<payload>` when the pong with that payload arrives. On
+    /// sends `pong:<payload>` when the pong with that payload arrives (other
+    /// pongs, and pings, which the library answers, are ignored). On
     /// shutdown, closes with 1001.
     async fn echo(&mut self, mut awaited_pong: Option<&str>) -> Result<(), BoxError> {
         loop {
             tokio::select! {
-                message = self.ws.recv() => match message {
-                    Some(message) => self.ws.send(message?).await?,
+                incoming = self.ws.recv_incoming() => match incoming {
+                    Some(Ok(Incoming::Message(message))) => self.ws.send(message).await?,
+                    Some(Ok(Incoming::Pong(payload))) => {
+                        if awaited_pong.is_some_and(|want| payload == want.as_bytes()) {
+                            awaited_pong = None;
+                            self.ws.send(Message::text(SERVER_PING_REPLY)).await?;
+                        }
+                    }
+                    Some(Ok(_)) => {} // a ping, answered by the library
+                    Some(Err(err)) => return Err(err.into()),
                     None => return Ok(()),
                 },
-                Some(pong) = self.pongs.recv(), if awaited_pong.is_some() => {
-                    if awaited_pong.is_some_and(|want| pong == want.as_bytes()) {
-                        awaited_pong = None;
-                        self.ws.send(Message::text(SERVER_PING_REPLY)).await?;
-                    }
-                }
                 _ = self.stop.changed() => {
                     return Ok(self.ws.close(CloseCode::GOING_AWAY, "going away").await?);
                 }
@@ -273,6 +291,10 @@ mod tests {
         assert_eq!(ok.port, 0);
         assert_eq!(ok.host, "127.0.0.1");
         assert!(ok.tls.is_some());
+        assert_eq!(ok.deflate, DeflateMode::Off);
+        let deflate = args(&["--port", "0", "--deflate", "no-context"]).unwrap();
+        assert_eq!(deflate.deflate, DeflateMode::NoContext);
+        assert!(args(&["--port", "0", "--deflate", "maybe"]).is_err());
         assert!(args(&[]).is_err());
         assert!(args(&["--port"]).is_err());
         assert!(args(&["--port", "0", "--tls-cert", "c"]).is_err());
