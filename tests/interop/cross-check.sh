@@ -2,7 +2,9 @@
 # Prove the scenario spec (README.md beside this file) and its two peer
 # implementations against each other: every scenario client against every
 # scenario server, over ws:// and over wss:// with a throwaway self-signed
-# certificate. Needs what scripts/install-test-deps.sh installs.
+# certificate, without compression; then again over ws:// with both sides in
+# --deflate window10 (permessage-deflate with 1 KiB windows). Needs what
+# scripts/install-test-deps.sh installs.
 #
 # usage: tests/interop/cross-check.sh
 #
@@ -10,7 +12,7 @@
 #   CLARION_INTEROP_PYTHON    python with `websockets`  default target/interop-venv/bin/python
 #   CLARION_INTEROP_NODE_DIR  folder with node_modules/ws  default tests/interop/node
 #
-# Prints each client's lines prefixed with "<client> -> <server> <scheme>:",
+# Prints each client's lines prefixed with "<client> -> <server> <scheme> <mode>:",
 # then "cross-check: N passed, M failed" (combinations); exit 0 only if all passed.
 set -euo pipefail
 
@@ -60,30 +62,44 @@ start_server python_ws "$PY" "$PY_DIR/peer_server.py" --port 0
 start_server python_wss "$PY" "$PY_DIR/peer_server.py" --port 0 "${TLS[@]}"
 start_server node_ws node "$NODE_DIR/peer_server.js" --port 0
 start_server node_wss node "$NODE_DIR/peer_server.js" --port 0 "${TLS[@]}"
+DEFLATE=window10
+start_server python_deflate "$PY" "$PY_DIR/peer_server.py" --port 0 --deflate "$DEFLATE"
+start_server node_deflate node "$NODE_DIR/peer_server.js" --port 0 --deflate "$DEFLATE"
 
 passed=0
 failed=0
+# check CLIENT SERVER SCHEME MODE: one client run against one server.
+check() {
+    local client=$1 server=$2 scheme=$3 mode=$4 port_var url status=0 label
+    local -a cmd
+    if [ "$mode" = off ]; then
+        port_var="PORT_${server}_$scheme"
+    else
+        port_var="PORT_${server}_deflate"
+    fi
+    url="$scheme://127.0.0.1:${!port_var}"
+    if [ "$client" = python ]; then
+        cmd=("$PY" "$PY_DIR/peer_client.py" "$url")
+    else
+        cmd=(node "$NODE_DIR/peer_client.js" "$url")
+    fi
+    cmd+=(--deflate "$mode")
+    [ "$scheme" = wss ] && cmd+=(--ca "$WORK/cert.pem")
+    label="$client -> $server $scheme $mode"
+    "${cmd[@]}" >"$WORK/client.out" 2>&1 || status=$?
+    sed "s/^/$label: /" "$WORK/client.out"
+    if [ "$status" -eq 0 ]; then
+        passed=$((passed + 1))
+    else
+        failed=$((failed + 1))
+    fi
+}
+
 for client in python node; do
     for server in python node; do
-        for scheme in ws wss; do
-            port_var="PORT_${server}_$scheme"
-            url="$scheme://127.0.0.1:${!port_var}"
-            if [ "$client" = python ]; then
-                cmd=("$PY" "$PY_DIR/peer_client.py" "$url")
-            else
-                cmd=(node "$NODE_DIR/peer_client.js" "$url")
-            fi
-            [ "$scheme" = wss ] && cmd+=(--ca "$WORK/cert.pem")
-            label="$client -> $server $scheme"
-            status=0
-            "${cmd[@]}" >"$WORK/client.out" 2>&1 || status=$?
-            sed "s/^/$label: /" "$WORK/client.out"
-            if [ "$status" -eq 0 ]; then
-                passed=$((passed + 1))
-            else
-                failed=$((failed + 1))
-            fi
-        done
+        check "$client" "$server" ws off
+        check "$client" "$server" wss off
+        check "$client" "$server" ws "$DEFLATE"
     done
 done
 echo "cross-check: $passed passed, $failed failed"
