@@ -22,11 +22,19 @@ enum Command {
     Echo(cmd::echo::EchoArgs),
     /// Connect to a WebSocket server: stdin lines go out, messages come to stdout.
     Connect(cmd::connect::ConnectArgs),
+    /// Load-test any WebSocket echo server: throughput, latency, memory per
+    /// connection, handshake rate.
+    Bench(cmd::bench::BenchArgs),
 }
 
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     init_logging(&cli.log);
+    let command = match cli.command {
+        // The benchmark picks its own runtime (`--threads`).
+        Command::Bench(args) => return exit_with(cmd::bench::run(args)),
+        command => command,
+    };
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -38,15 +46,21 @@ fn main() -> std::process::ExitCode {
         }
     };
     let result = runtime.block_on(async {
-        match cli.command {
+        match command {
             Command::Echo(args) => cmd::echo::run(args).await,
             Command::Connect(args) => cmd::connect::run(args).await,
+            Command::Bench(_) => unreachable!("handled before the runtime starts"),
         }
     });
     // A read of stdin may still be blocked on a runtime thread (tokio cannot
     // cancel it); do not wait for it, or `connect` would hang after the
     // server closed until the user typed a line.
     runtime.shutdown_background();
+    exit_with(result)
+}
+
+/// The exit status of a command; an error is printed first.
+fn exit_with(result: anyhow::Result<std::process::ExitCode>) -> std::process::ExitCode {
     match result {
         Ok(code) => code,
         Err(err) => {
@@ -63,4 +77,14 @@ fn init_logging(filter: &str) {
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
         .init();
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory as _;
+
+    #[test]
+    fn the_command_line_is_well_formed() {
+        super::Cli::command().debug_assert();
+    }
 }
