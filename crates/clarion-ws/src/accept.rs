@@ -45,11 +45,18 @@ where
 ///
 /// # Cancel safety
 /// Not cancel-safe: dropping the future drops the stream mid-handshake.
-pub async fn accept_with<S, F>(
-    mut stream: S,
-    config: &Config,
-    policy: F,
-) -> Result<WebSocket<S>, Error>
+pub async fn accept_with<S, F>(stream: S, config: &Config, policy: F) -> Result<WebSocket<S>, Error>
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+    F: FnOnce(&Request) -> Result<Accept, Reject>,
+{
+    // The handshake's state (buffers, parser, request) is larger than the
+    // connection it produces; boxing it keeps it out of the caller's task,
+    // which would otherwise carry that size for the connection's lifetime.
+    Box::pin(handshake(stream, config, policy)).await
+}
+
+async fn handshake<S, F>(mut stream: S, config: &Config, policy: F) -> Result<WebSocket<S>, Error>
 where
     S: AsyncRead + AsyncWrite + Unpin,
     F: FnOnce(&Request) -> Result<Accept, Reject>,

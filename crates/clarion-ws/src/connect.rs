@@ -89,7 +89,9 @@ async fn within_handshake_timeout<T>(
     config: &Config,
     attempt: impl std::future::Future<Output = Result<T, Error>>,
 ) -> Result<T, Error> {
-    match tokio::time::timeout(config.handshake_timeout, attempt).await {
+    // Boxed: the handshake's state is larger than the connection it makes,
+    // and would otherwise stay in the caller's task for its whole life.
+    match tokio::time::timeout(config.handshake_timeout, Box::pin(attempt)).await {
         Ok(result) => result,
         Err(_elapsed) => Err(Error::new(Kind::Timeout(Timeout::Handshake))),
     }

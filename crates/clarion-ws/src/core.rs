@@ -7,6 +7,7 @@
 
 use std::future::Future;
 use std::io;
+use std::mem::MaybeUninit;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{ready, Context, Poll};
@@ -15,7 +16,7 @@ use std::time::Duration;
 use bytes::{Bytes, BytesMut};
 use clarion_proto::connection::{Connection, Event, Role, State, TransportAction};
 use clarion_proto::{CloseCode, CloseFrame, Message, MessageKind, PreparedMessage};
-use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::time::Sleep;
 use tokio_util::io::{poll_read_buf, poll_write_buf};
 
@@ -31,13 +32,16 @@ const MIN_READ_SPACE: usize = 4096;
 const MAX_READ_RESERVE: usize = 256 * 1024;
 /// An empty read buffer larger than this is released after a big message.
 const MAX_IDLE_READ_CAPACITY: usize = 64 * 1024;
+/// The stack buffer a read lands in when nothing is buffered.
+const IDLE_READ_SIZE: usize = 4096;
 
 pub(crate) struct Core<S> {
     stream: S,
     conn: Connection,
     read_buf: BytesMut,
     wakers: Arc<WriteWakers>,
-    heartbeat: Option<Heartbeat>,
+    /// Boxed: most connections run without one.
+    heartbeat: Option<Box<Heartbeat>>,
     close_timer: Option<Pin<Box<Sleep>>>,
     close_timeout: Duration,
     max_write_buffer: usize,
@@ -68,7 +72,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Core<S> {
             wakers: Arc::default(),
             heartbeat: config
                 .ping_interval
-                .map(|interval| Heartbeat::new(interval, config.pong_timeout)),
+                .map(|interval| Box::new(Heartbeat::new(interval, config.pong_timeout))),
             close_timer: None,
             close_timeout: config.close_timeout,
             max_write_buffer: config.max_write_buffer,
@@ -161,15 +165,39 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Core<S> {
             if self.poll_timers(cx) {
                 continue;
             }
-            self.reserve_read_space();
-            match ready!(poll_read_buf(
-                Pin::new(&mut self.stream),
-                cx,
-                &mut self.read_buf
-            )) {
+            match ready!(self.poll_read(cx)) {
                 Ok(0) => self.on_eof(),
                 Ok(_) => {}
                 Err(err) => self.fail_transport(err),
+            }
+        }
+    }
+
+    /// Reads more bytes. With nothing buffered the read goes through a
+    /// stack buffer, and a connection left waiting gives its heap buffer
+    /// back: an idle connection holds no read buffer at all. Mid-message,
+    /// reads go straight into the heap buffer, sized for the frame.
+    fn poll_read(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<usize>> {
+        if !self.read_buf.is_empty() {
+            self.reserve_read_space();
+            return poll_read_buf(Pin::new(&mut self.stream), cx, &mut self.read_buf);
+        }
+        let mut stack = [MaybeUninit::<u8>::uninit(); IDLE_READ_SIZE];
+        let mut landing = ReadBuf::uninit(&mut stack);
+        match Pin::new(&mut self.stream).poll_read(cx, &mut landing) {
+            Poll::Pending => {
+                self.read_buf = BytesMut::new();
+                self.conn.output().release_if_empty();
+                Poll::Pending
+            }
+            Poll::Ready(Err(err)) => Poll::Ready(Err(err)),
+            Poll::Ready(Ok(())) => {
+                let data = landing.filled();
+                if !data.is_empty() {
+                    self.read_buf.reserve(data.len().max(MIN_READ_SPACE));
+                    self.read_buf.extend_from_slice(data);
+                }
+                Poll::Ready(Ok(data.len()))
             }
         }
     }

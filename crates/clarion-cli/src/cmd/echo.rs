@@ -3,6 +3,7 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
 
 use anyhow::Context as _;
 use clarion_ws::tls::TlsAcceptor;
@@ -42,10 +43,11 @@ pub(crate) async fn run(args: EchoArgs) -> anyhow::Result<ExitCode> {
     println!("listening on {scheme}://{}", listener.local_addr()?);
     let mut config = Config::default();
     config.deflate.enabled = !args.no_deflate;
+    let config = Arc::new(config);
     loop {
         tokio::select! {
             accepted = listener.accept() => match accepted {
-                Ok((tcp, peer)) => spawn_connection(tcp, peer, tls.clone(), config.clone()),
+                Ok((tcp, peer)) => spawn_connection(tcp, peer, tls.clone(), Arc::clone(&config)),
                 // Out of file descriptors and the like: keep serving the others.
                 Err(err) => tracing::warn!(error = %err, "accept failed"),
             },
@@ -54,20 +56,32 @@ pub(crate) async fn run(args: EchoArgs) -> anyhow::Result<ExitCode> {
     }
 }
 
-fn spawn_connection(tcp: TcpStream, peer: SocketAddr, tls: Option<TlsAcceptor>, config: Config) {
-    tokio::spawn(async move {
-        let _ = tcp.set_nodelay(true);
-        let result = match tls {
-            Some(tls) => match tls.accept(tcp).await {
+/// One task per connection. Plain and TLS connections get tasks of their
+/// own types: one task type for both would size every plain connection for
+/// the TLS state (several KiB) for its whole life.
+fn spawn_connection(
+    tcp: TcpStream,
+    peer: SocketAddr,
+    tls: Option<TlsAcceptor>,
+    config: Arc<Config>,
+) {
+    let _ = tcp.set_nodelay(true);
+    match tls {
+        Some(tls) => tokio::spawn(async move {
+            let result = match tls.accept(tcp).await {
                 Ok(stream) => serve(stream, &config).await,
                 Err(err) => Err(anyhow::Error::from(err)),
-            },
-            None => serve(tcp, &config).await,
-        };
-        if let Err(err) = result {
-            tracing::debug!(%peer, error = %err, "connection ended with an error");
-        }
-    });
+            };
+            log_end(peer, result);
+        }),
+        None => tokio::spawn(async move { log_end(peer, serve(tcp, &config).await) }),
+    };
+}
+
+fn log_end(peer: SocketAddr, result: anyhow::Result<()>) {
+    if let Err(err) = result {
+        tracing::debug!(%peer, error = %err, "connection ended with an error");
+    }
 }
 
 async fn serve<S: AsyncRead + AsyncWrite + Unpin>(

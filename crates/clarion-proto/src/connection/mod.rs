@@ -94,7 +94,7 @@ pub struct Connection {
     /// A fragmented message we are sending, if any.
     sending: Option<MessageKind>,
     /// permessage-deflate for what we send, when negotiated.
-    deflate: Option<Deflate>,
+    deflate: Option<Box<Deflate>>,
     received_close: Option<Option<CloseFrame>>,
     sent_close: Option<Option<CloseFrame>>,
     failure: Option<ProtocolError>,
@@ -150,7 +150,7 @@ impl Connection {
     /// least `config.min_size` bytes are compressed. Call before any frame.
     pub fn enable_deflate(&mut self, params: &DeflateParams, config: &DeflateConfig) {
         self.reader.enable_deflate(params);
-        self.deflate = Some(Deflate::new(self.role, params, config));
+        self.deflate = Some(Box::new(Deflate::new(self.role, params, config)));
     }
 
     /// Whether permessage-deflate was negotiated.

@@ -78,6 +78,14 @@ impl Output {
         self.len
     }
 
+    /// Gives back the write buffer's memory when nothing is waiting: for a
+    /// connection about to sit idle.
+    pub fn release_if_empty(&mut self) {
+        if self.len == 0 && self.tail.capacity() > 0 {
+            self.tail = BytesMut::new();
+        }
+    }
+
     fn seal_tail(&mut self) {
         if !self.tail.is_empty() {
             self.segments.push_back(self.tail.split().freeze());

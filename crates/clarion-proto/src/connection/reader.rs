@@ -20,8 +20,8 @@ pub(super) struct Reader {
     max_message_size: usize,
     max_fragments: usize,
     max_inflate_ratio: u32,
-    /// permessage-deflate, when negotiated.
-    inflate: Option<Inflate>,
+    /// permessage-deflate, when negotiated (boxed: most connections have none).
+    inflate: Option<Box<Inflate>>,
     /// The frame whose payload is arriving, after its header was consumed.
     frame: Option<FrameInProgress>,
     /// The data message being received, from its first frame to its last.
@@ -88,11 +88,11 @@ impl Reader {
 
     /// Accepts RSV1 on data messages and inflates them (RFC 7692).
     pub(super) fn enable_deflate(&mut self, params: &DeflateParams) {
-        self.inflate = Some(Inflate {
+        self.inflate = Some(Box::new(Inflate {
             window_bits: params.decompress_window(self.role),
             reset_each_message: params.decompress_resets(self.role),
             decompressor: None,
-        });
+        }));
     }
 
     pub(super) fn read_hint(&self, buffered: usize) -> usize {
@@ -219,7 +219,7 @@ impl Reader {
                         max_size: self.max_message_size,
                         max_ratio: self.max_inflate_ratio,
                     };
-                    consume_data(message, self.inflate.as_mut(), fresh, limits)?;
+                    consume_data(message, self.inflate.as_deref_mut(), fresh, limits)?;
                 }
             }
             frame.processed = available;
