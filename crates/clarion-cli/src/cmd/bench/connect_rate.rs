@@ -100,6 +100,7 @@ pub(crate) async fn run(args: ConnectRateArgs, threads: usize) -> anyhow::Result
 /// if it completed inside the window.
 async fn connect_loop(target: Arc<Target>, window: Window, latency: Shards, index: usize) -> Tally {
     let mut tally = Tally::default();
+    let mut latency = latency.recorder(index);
     loop {
         let started = Instant::now();
         if started >= window.end {
@@ -110,7 +111,7 @@ async fn connect_loop(target: Arc<Target>, window: Window, latency: Shards, inde
                 let done = Instant::now();
                 if window.contains(done) {
                     tally.messages += 1;
-                    latency.record(index, done - started);
+                    latency.record(done - started);
                 }
                 close_counted(ws, index, &mut tally).await;
             }

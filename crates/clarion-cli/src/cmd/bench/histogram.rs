@@ -60,11 +60,6 @@ impl Histogram {
         self.max = self.max.max(nanos);
     }
 
-    /// Records a duration (saturating at `u64::MAX` nanoseconds).
-    pub(crate) fn record_duration(&mut self, elapsed: std::time::Duration) {
-        self.record(u64::try_from(elapsed.as_nanos()).unwrap_or(u64::MAX));
-    }
-
     /// Adds every value of `other`.
     pub(crate) fn merge(&mut self, other: &Histogram) {
         for (mine, theirs) in self.counts.iter_mut().zip(other.counts.iter()) {

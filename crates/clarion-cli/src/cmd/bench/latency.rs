@@ -24,9 +24,9 @@ use tokio::task::JoinSet;
 use super::payload::Payload;
 use super::procstat::check_open_files;
 use super::report::{self, per_sec, round};
-use super::stats::{join_tallies, Shards, Tally, Window};
+use super::stats::{join_tallies, Recorder, Shards, Tally, Window};
 use super::target::{all_compressed, close_counted, open_many, Socket};
-use super::watch::Watch;
+use super::watch::{Usage, Watch};
 use super::{exit_code, parse_positive_secs, parse_secs, Common, FD_MARGIN, OPEN_CONCURRENCY};
 
 /// Arguments of `clarion bench latency`.
@@ -127,7 +127,7 @@ fn report(
     plan: &Plan,
     tally: &Tally,
     compressed: bool,
-    usage: &super::watch::Usage,
+    usage: &Usage,
 ) -> anyhow::Result<()> {
     let latency = plan.latency.merged();
     let lag = plan.send_lag.merged();
@@ -182,12 +182,7 @@ fn report(
 
 /// The client line: with the spinning pacer the client is busy by design,
 /// and the send lag, not the CPU, tells whether it keeps up.
-fn client_line(
-    args: &LatencyArgs,
-    usage: &super::watch::Usage,
-    duration: Duration,
-    threads: usize,
-) -> String {
+fn client_line(args: &LatencyArgs, usage: &Usage, duration: Duration, threads: usize) -> String {
     match usage.client_cores(duration) {
         Some(cores) if !args.no_spin => {
             format!("client: {cores:.2} cores busy (the pacer yields until each send, by design)")
@@ -236,56 +231,72 @@ struct Sender {
     next: u64,
     /// Intended send times of the messages awaiting their echo, in order.
     in_flight: VecDeque<Instant>,
+    latency: Recorder,
+    send_lag: Recorder,
     tally: Tally,
 }
 
 /// One connection: send what is due when woken, match echoes in order,
-/// then wait up to `DRAIN` for the last echoes and close.
+/// then wait up to `DRAIN` for the last echoes and close. One clock read
+/// per wake-up, used for what it woke for and for the sends that follow.
 async fn open_loop(mut ws: Socket, plan: Arc<Plan>, index: usize, wake: Arc<Notify>) -> Tally {
     let drain = tokio::time::sleep_until((plan.window.end + DRAIN).into());
     tokio::pin!(drain);
     let mut sender = Sender {
+        latency: plan.latency.recorder(index),
+        send_lag: plan.send_lag.recorder(index),
         plan,
         index,
         next: 0,
         in_flight: VecDeque::new(),
         tally: Tally::default(),
     };
+    let mut now = Instant::now();
     loop {
-        let now = Instant::now();
         if let Err(err) = sender.send_due(&mut ws, now) {
             sender.tally.error(|| format!("connection {index}: {err}"));
-            return sender.tally;
+            return sender.finish();
         }
-        let sending_over =
-            now >= sender.plan.window.end || sender.next_due() >= sender.plan.window.end;
+        let end = sender.plan.window.end;
+        let sending_over = now >= end || sender.next_due() >= end;
         if sending_over && sender.in_flight.is_empty() {
             break;
         }
         tokio::select! {
             biased;
+            echo = ws.recv() => {
+                now = Instant::now();
+                match echo {
+                    Some(Ok(echo)) => sender.on_echo(&echo, now),
+                    Some(Err(err)) => {
+                        sender.tally.error(|| format!("connection {index}: {err}"));
+                        return sender.finish();
+                    }
+                    None => {
+                        let closed = || format!("connection {index}: the server closed the connection");
+                        sender.tally.error(closed);
+                        return sender.finish();
+                    }
+                }
+            }
+            () = wake.notified(), if !sending_over => now = Instant::now(),
             () = &mut drain => break,
-            echo = ws.recv() => match echo {
-                Some(Ok(echo)) => sender.on_echo(&echo, Instant::now()),
-                Some(Err(err)) => {
-                    sender.tally.error(|| format!("connection {index}: {err}"));
-                    return sender.tally;
-                }
-                None => {
-                    sender.tally.error(|| format!("connection {index}: the server closed the connection"));
-                    return sender.tally;
-                }
-            },
-            () = wake.notified(), if !sending_over => {}
         }
     }
     sender.give_up(Instant::now());
-    let mut tally = sender.tally;
+    let mut tally = sender.finish();
     close_counted(ws, index, &mut tally).await;
     tally
 }
 
 impl Sender {
+    /// The counts, with the latency samples flushed.
+    fn finish(mut self) -> Tally {
+        self.latency.flush();
+        self.send_lag.flush();
+        self.tally
+    }
+
     /// When the next message is due.
     fn next_due(&self) -> Instant {
         self.plan.intended(self.index, self.next)
@@ -305,7 +316,7 @@ impl Sender {
                 Err(err) => return Err(err),
             }
             if self.plan.window.contains(due) {
-                self.plan.send_lag.record(self.index, now - due);
+                self.send_lag.record(now - due);
             }
             self.in_flight.push_back(due);
             self.next += 1;
@@ -328,7 +339,7 @@ impl Sender {
         } else if self.plan.window.contains(due) {
             self.tally.messages += 1;
             self.tally.bytes += echo.len() as u64;
-            self.plan.latency.record(index, now - due);
+            self.latency.record(now - due);
         }
     }
 
@@ -348,9 +359,7 @@ impl Sender {
         }
         for due in missing.into_iter().filter(|&due| window.contains(due)) {
             self.tally.unanswered += 1;
-            self.plan
-                .latency
-                .record(self.index, now.saturating_duration_since(due));
+            self.latency.record(now.saturating_duration_since(due));
         }
     }
 }

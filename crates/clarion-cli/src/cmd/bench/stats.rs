@@ -99,8 +99,9 @@ pub(crate) async fn join_tallies(mut tasks: JoinSet<Tally>) -> Tally {
 }
 
 /// Latency histograms shared by connection tasks: a few shards behind
-/// uncontended mutexes (locked for one `record`, never across an
-/// `.await`), so memory does not grow with the connection count.
+/// mutexes, so memory does not grow with the connection count. Tasks
+/// record through a [`Recorder`], which takes a shard's lock once per
+/// batch of samples, never across an `.await`.
 #[derive(Clone, Debug)]
 pub(crate) struct Shards {
     shards: Arc<[Mutex<Histogram>]>,
@@ -115,22 +116,77 @@ impl Shards {
         }
     }
 
-    /// Records a duration in the shard of connection `connection`.
-    pub(crate) fn record(&self, connection: usize, elapsed: Duration) {
-        let shard = &self.shards[connection % self.shards.len()];
-        // A poisoned shard only means another recorder panicked mid-way;
-        // its counts are still usable.
-        let mut histogram = shard.lock().unwrap_or_else(|p| p.into_inner());
-        histogram.record_duration(elapsed);
+    /// A recorder for connection `connection`.
+    pub(crate) fn recorder(&self, connection: usize) -> Recorder {
+        Recorder {
+            shards: self.clone(),
+            connection,
+            pending: Vec::new(),
+        }
     }
 
     /// All shards merged.
     pub(crate) fn merged(&self) -> Histogram {
         let mut total = Histogram::default();
         for shard in self.shards.iter() {
-            total.merge(&shard.lock().unwrap_or_else(|p| p.into_inner()));
+            total.merge(&lock(shard));
         }
         total
+    }
+
+    fn record_all(&self, connection: usize, samples: &[u64]) {
+        let mut histogram = lock(&self.shards[connection % self.shards.len()]);
+        for &nanos in samples {
+            histogram.record(nanos);
+        }
+    }
+}
+
+/// A poisoned shard only means another recorder panicked mid-way; its
+/// counts are still usable.
+fn lock(shard: &Mutex<Histogram>) -> std::sync::MutexGuard<'_, Histogram> {
+    shard
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// Samples per lock of a shard.
+const BATCH: usize = 64;
+
+/// One connection's way into [`Shards`]: buffers samples and adds them in
+/// batches; whatever is left is added on drop.
+#[derive(Debug)]
+pub(crate) struct Recorder {
+    shards: Shards,
+    connection: usize,
+    pending: Vec<u64>,
+}
+
+impl Recorder {
+    /// Records a duration (saturating at `u64::MAX` nanoseconds).
+    pub(crate) fn record(&mut self, elapsed: Duration) {
+        if self.pending.capacity() == 0 {
+            self.pending.reserve_exact(BATCH);
+        }
+        self.pending
+            .push(u64::try_from(elapsed.as_nanos()).unwrap_or(u64::MAX));
+        if self.pending.len() >= BATCH {
+            self.flush();
+        }
+    }
+
+    /// Adds the buffered samples to the shared histogram.
+    pub(crate) fn flush(&mut self) {
+        if !self.pending.is_empty() {
+            self.shards.record_all(self.connection, &self.pending);
+            self.pending.clear();
+        }
+    }
+}
+
+impl Drop for Recorder {
+    fn drop(&mut self) {
+        self.flush();
     }
 }
 
@@ -162,11 +218,17 @@ mod tests {
     }
 
     #[test]
-    fn shards_merge() {
+    fn recorders_flush_in_batches_and_on_drop() {
         let shards = Shards::new(2);
-        for connection in 0..20 {
-            shards.record(connection, Duration::from_micros(10));
+        let mut recorders: Vec<Recorder> = (0..3).map(|c| shards.recorder(c)).collect();
+        for _ in 0..BATCH {
+            recorders[0].record(Duration::from_micros(10));
         }
-        assert_eq!(shards.merged().count(), 20);
+        recorders[1].record(Duration::from_micros(20));
+        assert_eq!(shards.merged().count(), BATCH as u64);
+        drop(recorders);
+        let merged = shards.merged();
+        assert_eq!(merged.count(), BATCH as u64 + 1);
+        assert_eq!(merged.max(), 20_000);
     }
 }
