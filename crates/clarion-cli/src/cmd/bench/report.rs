@@ -84,7 +84,7 @@ pub(crate) fn latency_line(histogram: &Histogram) -> String {
 pub(crate) fn client_line(usage: &Usage, window: Duration, threads: usize) -> String {
     let usable = std::thread::available_parallelism().map_or(threads, |n| n.get().min(threads));
     match usage.client_cores(window) {
-        Some(cores) if cores > 0.9 * usable as f64 => format!(
+        Some(cores) if cores > 0.85 * usable as f64 => format!(
             "client: {cores:.2} cores busy of {threads} thread(s): \
              the load generator may be the bottleneck"
         ),
