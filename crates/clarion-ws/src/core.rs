@@ -14,7 +14,7 @@ use std::task::{ready, Context, Poll};
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
-use clarion_proto::connection::{Connection, Event, Role, State, TransportAction};
+use clarion_proto::connection::{Connection, Event, Role, State};
 use clarion_proto::{CloseCode, CloseFrame, Message, MessageKind, PreparedMessage};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::time::Sleep;
@@ -46,8 +46,13 @@ pub(crate) struct Core<S> {
     close_timeout: Duration,
     max_write_buffer: usize,
     phase: Phase,
-    /// Wait for the peer's EOF before closing (a client after a clean close).
-    await_eof: bool,
+    /// While finishing: read and drop input until the peer's EOF.
+    drain: bool,
+    /// Our write half is shut down.
+    shut_down: bool,
+    /// Bytes were handed to the transport since its last completed flush
+    /// (a TLS stream holds records until flushed).
+    needs_flush: bool,
     /// The error to report once the close sequence is done.
     pending_error: Option<Error>,
     protocol: Option<String>,
@@ -77,7 +82,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Core<S> {
             close_timeout: config.close_timeout,
             max_write_buffer: config.max_write_buffer,
             phase: Phase::Open,
-            await_eof: false,
+            drain: false,
+            shut_down: false,
+            needs_flush: false,
             pending_error: None,
             protocol: None,
         }
@@ -156,7 +163,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Core<S> {
             if self.phase != Phase::Open {
                 continue;
             }
-            if self.conn.wants_write() {
+            if self.has_pending_output() {
                 if let Poll::Ready(Err(err)) = self.poll_write_output(cx, Side::Reader) {
                     self.fail_transport(err);
                     continue;
@@ -226,15 +233,16 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Core<S> {
                     }
                 }
                 Ok(Some(Event::Close(_))) => {
-                    self.await_eof =
-                        self.conn.transport_action() == TransportAction::AwaitPeerClose;
-                    self.start_finishing(None);
+                    // After a clean exchange the peer sends nothing more: a
+                    // server closes at once, a client waits for the server.
+                    let client = self.role() == Role::Client;
+                    self.start_finishing(None, client);
                     return None;
                 }
                 Ok(None) => return None,
                 Err(err) => {
                     tracing::debug!(error = %err, "closing: peer violated the protocol");
-                    self.start_finishing(Some(err.into()));
+                    self.start_finishing(Some(err.into()), true);
                     return None;
                 }
             }
@@ -246,7 +254,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Core<S> {
         if self.conn.state() == State::CloseSent && self.poll_close_timer(cx) {
             // We sent a close frame and the peer never answered: the
             // finishing step sees the fired timer and shuts down at once.
-            self.start_finishing(Some(Error::new(Kind::Timeout(Timeout::Close))));
+            self.start_finishing(Some(Error::new(Kind::Timeout(Timeout::Close))), false);
             return true;
         }
         let Some(heartbeat) = &mut self.heartbeat else {
@@ -263,7 +271,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Core<S> {
                 self.heartbeat = None;
                 let frame = CloseFrame::new(CloseCode::INTERNAL_ERROR, "heartbeat timeout");
                 let _ = self.conn.send_close(Some(frame));
-                self.start_finishing(Some(Error::new(Kind::Timeout(Timeout::Pong))));
+                // The peer is not answering: waiting for its EOF is pointless.
+                self.start_finishing(Some(Error::new(Kind::Timeout(Timeout::Pong))), false);
                 true
             }
         }
@@ -271,7 +280,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Core<S> {
 
     fn on_eof(&mut self) {
         if self.conn.state() == State::Open {
-            self.start_finishing(Some(Error::new(Kind::Abnormal)));
+            self.start_finishing(Some(Error::new(Kind::Abnormal)), false);
         } else {
             // We had sent our close frame; the peer just hung up.
             self.phase = Phase::Done;
@@ -283,8 +292,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Core<S> {
         self.phase = Phase::Done;
     }
 
-    fn start_finishing(&mut self, error: Option<Error>) {
+    /// Starts the close sequence; with `drain`, input is read and dropped
+    /// until the peer closes (see `poll_finish`).
+    fn start_finishing(&mut self, error: Option<Error>, drain: bool) {
         self.pending_error = error;
+        self.drain = drain;
         self.phase = Phase::Finishing;
     }
 
@@ -314,14 +326,22 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Core<S> {
             self.abort_transport(cx);
             return Poll::Ready(());
         }
-        if self.conn.wants_write() {
+        if self.has_pending_output() {
             if let Err(err) = ready!(self.poll_write_output(cx, Side::Reader)) {
                 tracing::debug!(error = %err, "could not send the close frame");
                 self.abort_transport(cx);
                 return Poll::Ready(());
             }
         }
-        while self.await_eof {
+        // The server closes TCP first (RFC 6455 section 7.1.1); a client
+        // shuts down first only when it is not waiting for the server.
+        if self.role() == Role::Server || !self.drain {
+            ready!(self.poll_shutdown_once(cx));
+        }
+        // Closing a socket with unread input makes the kernel send a reset,
+        // which can destroy the close frame still on its way to the peer:
+        // read and drop until the peer closes (bounded by the close timer).
+        while self.drain {
             self.read_buf.clear();
             self.reserve_read_space();
             match ready!(poll_read_buf(
@@ -330,12 +350,22 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Core<S> {
                 &mut self.read_buf
             )) {
                 Ok(n) if n > 0 => {}
-                _ => self.await_eof = false,
+                _ => self.drain = false,
             }
         }
-        let waker = self.wakers.register(Side::Reader, cx.waker());
-        let _ = ready!(Pin::new(&mut self.stream).poll_shutdown(&mut Context::from_waker(&waker)));
+        ready!(self.poll_shutdown_once(cx));
         self.read_buf = BytesMut::new();
+        Poll::Ready(())
+    }
+
+    /// Shuts our write half down, once; errors only mean it is gone already.
+    fn poll_shutdown_once(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+        if !self.shut_down {
+            let waker = self.wakers.register(Side::Reader, cx.waker());
+            let _ =
+                ready!(Pin::new(&mut self.stream).poll_shutdown(&mut Context::from_waker(&waker)));
+            self.shut_down = true;
+        }
         Poll::Ready(())
     }
 
@@ -346,7 +376,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Core<S> {
         let waker = self.wakers.register(Side::Reader, cx.waker());
         let _ = Pin::new(&mut self.stream).poll_shutdown(&mut Context::from_waker(&waker));
         self.read_buf = BytesMut::new();
-        self.await_eof = false;
+        self.drain = false;
+        self.shut_down = true;
     }
 
     /// Arms the close timer on first use; true once it has fired.
@@ -418,7 +449,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Core<S> {
             ));
             match written {
                 Ok(0) => return Poll::Ready(Err(io::Error::from(io::ErrorKind::WriteZero).into())),
-                Ok(_) => {}
+                Ok(_) => self.needs_flush = true,
                 Err(err) => return Poll::Ready(Err(err.into())),
             }
         }
@@ -504,7 +535,17 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Core<S> {
             if written == 0 {
                 return Poll::Ready(Err(io::ErrorKind::WriteZero.into()));
             }
+            self.needs_flush = true;
         }
-        Pin::new(&mut self.stream).poll_flush(&mut write_cx)
+        if self.needs_flush {
+            ready!(Pin::new(&mut self.stream).poll_flush(&mut write_cx))?;
+            self.needs_flush = false;
+        }
+        Poll::Ready(Ok(()))
+    }
+
+    /// Whether bytes wait to be written or flushed.
+    fn has_pending_output(&self) -> bool {
+        self.conn.wants_write() || self.needs_flush
     }
 }
