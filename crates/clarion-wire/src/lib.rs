@@ -1,0 +1,1 @@
+//! The client protocol of `clarion serve` (see `docs/protocol.md`).

@@ -1,0 +1,1 @@
+//! Fuzz target bodies, shared by the libFuzzer binaries and the corpus replay tests.
