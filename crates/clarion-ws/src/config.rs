@@ -37,6 +37,25 @@ pub struct Config {
     /// for bursts, small enough that a peer that stops reading cannot make
     /// us hold much. One message larger than this is still accepted whole.
     pub max_write_buffer: usize,
+    /// Time a write may stay blocked (the peer accepts none of our bytes
+    /// while output waits) before the connection is dropped without a
+    /// close handshake: a client that never reads cannot hold the
+    /// connection and its write buffer forever. Progress restarts the
+    /// clock, so a slow reader is fine. Default 30 s.
+    pub write_timeout: Duration,
+    /// Close a connection from which nothing has arrived for this long
+    /// (close **1001** `idle timeout`); after half of it in silence a ping
+    /// goes out, so a live but quiet peer (a browser that only listens)
+    /// answers with a pong and stays. Default 120 s, as uWebSockets:
+    /// frees the resources of peers that vanished without a FIN (half-open
+    /// TCP). `None` turns it off (and with it the one timer per
+    /// connection).
+    pub idle_timeout: Option<Duration>,
+    /// Pings and pongs a peer may send per second; more is a flood (each
+    /// ping makes us queue a pong) and closes the connection with **1008**.
+    /// Default 100: clients ping every few seconds, Autobahn's busiest
+    /// case sends 10 at once.
+    pub max_control_frames_per_second: u32,
     /// Subprotocols: for a server, those it supports in order of preference;
     /// for a client, those it offers. Default none.
     pub subprotocols: Vec<String>,
@@ -58,6 +77,9 @@ impl Default for Config {
             ping_interval: None,
             pong_timeout: Duration::from_secs(20),
             max_write_buffer: 1 << 20,
+            write_timeout: Duration::from_secs(30),
+            idle_timeout: Some(Duration::from_secs(120)),
+            max_control_frames_per_second: 100,
             subprotocols: Vec::new(),
             deflate: DeflateConfig::disabled(),
         }
@@ -74,6 +96,7 @@ impl Config {
             ("handshake_timeout", self.handshake_timeout),
             ("close_timeout", self.close_timeout),
             ("pong_timeout", self.pong_timeout),
+            ("write_timeout", self.write_timeout),
         ];
         for (field, value) in positive {
             if value.is_zero() {
@@ -87,6 +110,21 @@ impl Config {
             return Err(ConfigError {
                 field: "ping_interval",
                 reason: "must be greater than zero when set",
+            });
+        }
+        if self
+            .idle_timeout
+            .is_some_and(|d| d < Duration::from_millis(2))
+        {
+            return Err(ConfigError {
+                field: "idle_timeout",
+                reason: "must be at least 2 ms when set",
+            });
+        }
+        if self.max_control_frames_per_second == 0 {
+            return Err(ConfigError {
+                field: "max_control_frames_per_second",
+                reason: "must be at least 1",
             });
         }
         if self.max_write_buffer == 0 {

@@ -21,6 +21,7 @@ use tokio::time::Sleep;
 use tokio_util::io::{poll_read_buf, poll_write_buf};
 
 use crate::error::{Error, Kind, Timeout};
+use crate::guards::{ControlRate, Idle, IdleGuard, StallGuard};
 use crate::heartbeat::{Beat, Heartbeat};
 use crate::wakers::{Side, WriteWakers};
 use crate::{Config, Incoming};
@@ -42,6 +43,10 @@ pub(crate) struct Core<S> {
     wakers: Arc<WriteWakers>,
     /// Boxed: most connections run without one.
     heartbeat: Option<Box<Heartbeat>>,
+    /// Boxed: a timer is a few hundred bytes, and it can be turned off.
+    idle: Option<Box<IdleGuard>>,
+    stall: StallGuard,
+    control_rate: ControlRate,
     close_timer: Option<Pin<Box<Sleep>>>,
     close_timeout: Duration,
     max_write_buffer: usize,
@@ -78,6 +83,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Core<S> {
             heartbeat: config
                 .ping_interval
                 .map(|interval| Box::new(Heartbeat::new(interval, config.pong_timeout))),
+            idle: config
+                .idle_timeout
+                .map(|timeout| Box::new(IdleGuard::new(timeout))),
+            stall: StallGuard::new(config.write_timeout),
+            control_rate: ControlRate::new(config.max_control_frames_per_second),
             close_timer: None,
             close_timeout: config.close_timeout,
             max_write_buffer: config.max_write_buffer,
@@ -164,9 +174,15 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Core<S> {
                 continue;
             }
             if self.has_pending_output() {
-                if let Poll::Ready(Err(err)) = self.poll_write_output(cx, Side::Reader) {
-                    self.fail_transport(err);
-                    continue;
+                match self.poll_write_output(cx, Side::Reader) {
+                    Poll::Ready(Err(err)) => {
+                        self.fail_transport(err);
+                        continue;
+                    }
+                    // A peer that does not read our answers (pongs, echoes)
+                    // is not read from either: TCP pushes back on it.
+                    Poll::Pending if !self.has_room() => return Poll::Pending,
+                    _ => {}
                 }
             }
             if self.poll_timers(cx) {
@@ -174,8 +190,12 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Core<S> {
             }
             match ready!(self.poll_read(cx)) {
                 Ok(0) => self.on_eof(),
-                Ok(_) => {}
-                Err(err) => self.fail_transport(err),
+                Ok(_) => {
+                    if let Some(idle) = &mut self.idle {
+                        idle.on_input();
+                    }
+                }
+                Err(err) => self.fail_transport(err.into()),
             }
         }
     }
@@ -219,6 +239,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Core<S> {
                     self.release_idle_read_buf();
                     return Some(Incoming::Message(message));
                 }
+                Ok(Some(Event::Ping(_) | Event::Pong(_))) if !self.control_rate.allow() => {
+                    self.fail_limit(CloseCode::POLICY, "too many control frames");
+                    return None;
+                }
                 // The pong is already queued.
                 Ok(Some(Event::Ping(payload))) if surface_control => {
                     return Some(Incoming::Ping(payload));
@@ -249,7 +273,16 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Core<S> {
         }
     }
 
-    /// Heartbeat and close-handshake timers. Returns whether state changed.
+    /// The peer went over one of our limits without breaking the protocol:
+    /// close with `code` and drain, as for a protocol error.
+    fn fail_limit(&mut self, code: CloseCode, reason: &'static str) {
+        tracing::debug!(reason, "closing: peer over a limit");
+        let _ = self.conn.send_close(Some(CloseFrame::new(code, reason)));
+        self.start_finishing(Some(Error::new(Kind::Limit(reason))), true);
+    }
+
+    /// Heartbeat, idle and close-handshake timers. Returns whether state
+    /// changed.
     fn poll_timers(&mut self, cx: &mut Context<'_>) -> bool {
         if self.conn.state() == State::CloseSent && self.poll_close_timer(cx) {
             // We sent a close frame and the peer never answered: the
@@ -257,6 +290,31 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Core<S> {
             self.start_finishing(Some(Error::new(Kind::Timeout(Timeout::Close))), false);
             return true;
         }
+        self.poll_idle(cx) || self.poll_heartbeat(cx)
+    }
+
+    fn poll_idle(&mut self, cx: &mut Context<'_>) -> bool {
+        let Some(idle) = &mut self.idle else {
+            return false;
+        };
+        match idle.poll_idle(cx) {
+            Poll::Pending => false,
+            Poll::Ready(Idle::Ping) => {
+                let _ = self.conn.send_ping(Bytes::from_static(b"idle"));
+                true
+            }
+            Poll::Ready(Idle::Expired) => {
+                tracing::debug!("closing: nothing received within the idle timeout");
+                self.idle = None;
+                let frame = CloseFrame::new(CloseCode::GOING_AWAY, "idle timeout");
+                let _ = self.conn.send_close(Some(frame));
+                self.start_finishing(Some(Error::new(Kind::Timeout(Timeout::Idle))), false);
+                true
+            }
+        }
+    }
+
+    fn poll_heartbeat(&mut self, cx: &mut Context<'_>) -> bool {
         let Some(heartbeat) = &mut self.heartbeat else {
             return false;
         };
@@ -287,8 +345,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Core<S> {
         }
     }
 
-    fn fail_transport(&mut self, err: io::Error) {
-        self.pending_error = Some(err.into());
+    fn fail_transport(&mut self, err: Error) {
+        self.pending_error = Some(err);
         self.phase = Phase::Done;
     }
 
@@ -439,18 +497,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Core<S> {
         if self.is_send_closed() {
             return Poll::Ready(Err(Error::new(Kind::Closed)));
         }
-        while self.conn.output_len() >= self.max_write_buffer {
+        if !self.has_room() {
             let waker = self.wakers.register(side, cx.waker());
             let mut write_cx = Context::from_waker(&waker);
-            let written = ready!(poll_write_buf(
-                Pin::new(&mut self.stream),
-                &mut write_cx,
-                self.conn.output()
-            ));
-            match written {
-                Ok(0) => return Poll::Ready(Err(io::Error::from(io::ErrorKind::WriteZero).into())),
-                Ok(_) => self.needs_flush = true,
-                Err(err) => return Poll::Ready(Err(err.into())),
+            while !self.has_room() {
+                ready!(self.poll_write_some(&mut write_cx))?;
             }
         }
         Poll::Ready(Ok(()))
@@ -523,25 +574,45 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Core<S> {
         Poll::Ready(Ok(()))
     }
 
-    fn poll_write_output(&mut self, cx: &mut Context<'_>, side: Side) -> Poll<io::Result<()>> {
+    fn poll_write_output(&mut self, cx: &mut Context<'_>, side: Side) -> Poll<Result<(), Error>> {
         let waker = self.wakers.register(side, cx.waker());
         let mut write_cx = Context::from_waker(&waker);
         while self.conn.wants_write() {
-            let written = ready!(poll_write_buf(
-                Pin::new(&mut self.stream),
-                &mut write_cx,
-                self.conn.output()
-            ))?;
-            if written == 0 {
-                return Poll::Ready(Err(io::ErrorKind::WriteZero.into()));
-            }
-            self.needs_flush = true;
+            ready!(self.poll_write_some(&mut write_cx))?;
         }
         if self.needs_flush {
-            ready!(Pin::new(&mut self.stream).poll_flush(&mut write_cx))?;
+            match Pin::new(&mut self.stream).poll_flush(&mut write_cx) {
+                Poll::Ready(result) => result?,
+                Poll::Pending => return self.poll_stalled(&mut write_cx),
+            }
             self.needs_flush = false;
+            self.stall.on_progress();
         }
         Poll::Ready(Ok(()))
+    }
+
+    /// One write of queued output (vectored when the transport supports it).
+    fn poll_write_some(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
+        match poll_write_buf(Pin::new(&mut self.stream), cx, self.conn.output()) {
+            Poll::Ready(Ok(0)) => {
+                Poll::Ready(Err(io::Error::from(io::ErrorKind::WriteZero).into()))
+            }
+            Poll::Ready(Ok(_)) => {
+                self.needs_flush = true;
+                self.stall.on_progress();
+                Poll::Ready(Ok(()))
+            }
+            Poll::Ready(Err(err)) => Poll::Ready(Err(err.into())),
+            Poll::Pending => self.poll_stalled(cx),
+        }
+    }
+
+    /// The transport accepts nothing: pending, or the write timeout error
+    /// once it has accepted nothing for that long.
+    fn poll_stalled(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
+        ready!(self.stall.poll_blocked(cx));
+        tracing::debug!("dropping the connection: the peer reads nothing");
+        Poll::Ready(Err(Error::new(Kind::Timeout(Timeout::Write))))
     }
 
     /// Whether bytes wait to be written or flushed.

@@ -30,6 +30,9 @@ pub(crate) enum Kind {
     Abnormal,
     /// A timer ran out.
     Timeout(Timeout),
+    /// The peer went over one of our limits without breaking the protocol
+    /// (e.g. a ping flood); a close frame with 1008 was sent.
+    Limit(&'static str),
     /// A URL we cannot connect to.
     Url(String),
     /// TLS setup or handshake failed.
@@ -43,6 +46,10 @@ pub(crate) enum Timeout {
     Handshake,
     Close,
     Pong,
+    /// Nothing arrived within `Config::idle_timeout`.
+    Idle,
+    /// The peer accepted none of our bytes within `Config::write_timeout`.
+    Write,
 }
 
 impl Error {
@@ -55,7 +62,8 @@ impl Error {
         matches!(self.kind, Kind::Closed | Kind::Abnormal)
     }
 
-    /// A timer ran out: handshake, close handshake, or pong (heartbeat).
+    /// A timer ran out: handshake, close handshake, pong (heartbeat), idle
+    /// or write timeout.
     pub fn is_timeout(&self) -> bool {
         matches!(self.kind, Kind::Timeout(_))
     }
@@ -63,6 +71,23 @@ impl Error {
     /// The peer did not answer a heartbeat ping in time.
     pub fn is_heartbeat_timeout(&self) -> bool {
         matches!(self.kind, Kind::Timeout(Timeout::Pong))
+    }
+
+    /// The peer sent nothing within the idle timeout.
+    pub fn is_idle_timeout(&self) -> bool {
+        matches!(self.kind, Kind::Timeout(Timeout::Idle))
+    }
+
+    /// The peer accepted none of our bytes within the write timeout (it
+    /// stopped reading); the connection was dropped.
+    pub fn is_write_timeout(&self) -> bool {
+        matches!(self.kind, Kind::Timeout(Timeout::Write))
+    }
+
+    /// The peer went over a limit that is not a protocol rule (too many
+    /// control frames per second); the connection was closed with 1008.
+    pub fn is_limit(&self) -> bool {
+        matches!(self.kind, Kind::Limit(_))
     }
 
     /// The peer violated the protocol.
@@ -92,6 +117,8 @@ impl Error {
             Kind::Protocol(err) => Some(err.close_code()),
             Kind::Abnormal => Some(CloseCode::ABNORMAL),
             Kind::Timeout(Timeout::Pong) => Some(CloseCode::ABNORMAL),
+            Kind::Timeout(Timeout::Idle) => Some(CloseCode::GOING_AWAY),
+            Kind::Limit(_) => Some(CloseCode::POLICY),
             _ => None,
         }
     }
@@ -142,6 +169,11 @@ impl fmt::Display for Error {
             Kind::Timeout(Timeout::Handshake) => f.write_str("opening handshake timed out"),
             Kind::Timeout(Timeout::Close) => f.write_str("close handshake timed out"),
             Kind::Timeout(Timeout::Pong) => f.write_str("no pong within the heartbeat timeout"),
+            Kind::Timeout(Timeout::Idle) => f.write_str("nothing received within the idle timeout"),
+            Kind::Timeout(Timeout::Write) => {
+                f.write_str("the peer read nothing within the write timeout")
+            }
+            Kind::Limit(what) => write!(f, "peer over a limit (1008): {what}"),
             Kind::Url(why) => write!(f, "invalid URL: {why}"),
             Kind::Tls(err) => write!(f, "{err}"),
             Kind::Config(err) => write!(f, "{err}"),

@@ -50,6 +50,7 @@ mod config;
 mod connect;
 mod core;
 mod error;
+mod guards;
 mod heartbeat;
 mod incoming;
 mod mask;

@@ -305,6 +305,17 @@ impl RawPeer {
         self.write_raw(&frame).await;
     }
 
+    /// Writes one frame; an error once the other side has gone.
+    pub(crate) async fn try_send_frame(
+        &mut self,
+        fin: bool,
+        opcode: u8,
+        payload: &[u8],
+    ) -> io::Result<()> {
+        let frame = encode_frame(fin, opcode, payload, self.mask);
+        self.io.write_all(&frame).await
+    }
+
     /// Writes a close frame with `code` and `reason`.
     pub(crate) async fn send_close(&mut self, code: u16, reason: &str) {
         self.send_frame(true, op::CLOSE, &close_payload(code, reason))
