@@ -261,10 +261,11 @@ impl Reader {
             let limit = self.max_message_size;
             if let Some(inflate) = &mut self.inflate {
                 let start = message.data.len();
-                inflate
+                let finished = inflate
                     .decompressor()
-                    .finish_message(&mut message.data, limit)?;
+                    .finish_message(&mut message.data, limit);
                 validate_text(message, start)?;
+                finished?;
             }
         } else if !fin {
             message.data.extend_from_slice(&payload);
@@ -313,9 +314,15 @@ fn consume_data(
     match inflate {
         Some(inflate) if message.compressed => {
             let start = message.data.len();
-            inflate
-                .decompressor()
-                .decompress(fresh, &mut message.data, limits.max_size)?;
+            let result =
+                inflate
+                    .decompressor()
+                    .decompress(fresh, &mut message.data, limits.max_size);
+            // Text inflated before corrupt data or the size limit is
+            // checked first: the first violation in stream order wins,
+            // however the input was split into reads.
+            validate_text(message, start)?;
+            result?;
             message.compressed_len += fresh.len() as u64;
             let inflated = message.data.len();
             if inflated > RATIO_GRACE
@@ -325,7 +332,7 @@ fn consume_data(
                     limit: limits.max_ratio,
                 });
             }
-            validate_text(message, start)
+            Ok(())
         }
         _ if message.kind == MessageKind::Text => message
             .utf8
