@@ -24,8 +24,26 @@ const REJECT_WRITE_TIMEOUT: Duration = Duration::from_secs(2);
 /// subprotocol from `config.subprotocols`, and answers 101.
 ///
 /// A bad request gets its HTTP error status (400, 405, 426, 431, ...) and
-/// the stream is closed. No Origin check is made here: use
-/// [`accept_with`] to apply a policy.
+/// the stream is closed.
+///
+/// **No `Origin` check is made here**: the caller decides. A server that
+/// browsers reach and that authenticates with cookies must check it against
+/// Cross-Site WebSocket Hijacking, e.g. with an
+/// [`OriginPolicy`](clarion_proto::handshake::OriginPolicy) in [`accept_with`]:
+///
+/// ```no_run
+/// # async fn run(tcp: tokio::net::TcpStream) -> Result<(), clarion_ws::Error> {
+/// use clarion_ws::proto::handshake::OriginPolicy;
+/// let config = clarion_ws::Config::default();
+/// let origins = OriginPolicy::from_patterns(["https://app.example.com", "https://*.example.com"])
+///     .expect("valid patterns");
+/// let ws = clarion_ws::accept_with(tcp, &config, |request| {
+///     origins.check_request(request)?; // 403 for another origin
+///     Ok(clarion_ws::default_accept(request, &config))
+/// })
+/// .await?;
+/// # Ok(()) }
+/// ```
 ///
 /// # Cancel safety
 /// Not cancel-safe: dropping the future drops the stream mid-handshake.

@@ -46,6 +46,7 @@
 //! ```
 
 mod accept;
+pub mod admission;
 mod config;
 mod connect;
 mod core;

@@ -14,10 +14,12 @@
 
 mod client;
 mod head;
+mod origin;
 mod reply;
 mod server;
 
 pub use client::{ClientRequest, Response, ResponseParser, UriError};
+pub use origin::{OriginError, OriginPatternError, OriginPolicy};
 pub use reply::{accept_response, reject_response, select_protocol, Accept, Reject};
 pub use server::{Request, RequestParser};
 
