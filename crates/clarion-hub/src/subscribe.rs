@@ -1,0 +1,232 @@
+//! Joining and leaving channels: permission checks, presence, join/leave,
+//! and recovery from history.
+
+use std::sync::Arc;
+
+use clarion_wire::{ErrorCode, ReplyError, StreamPosition, SubscribeRequest, SubscribeResult};
+
+use crate::auth::SubscriptionCheck;
+use crate::broker::{BrokerError, HistoryPage, HistoryQuery};
+use crate::hub::HubInner;
+use crate::session::{Member, SessionState, Sub};
+
+/// How a subscription was asked for.
+pub(crate) enum Origin<'a> {
+    /// By the client: namespace permissions and tokens apply.
+    Client(&'a SubscribeRequest),
+    /// By the connection token's `channels` claim: already granted.
+    Server {
+        channel: &'a str,
+        recover: Option<&'a StreamPosition>,
+    },
+}
+
+impl Origin<'_> {
+    fn channel(&self) -> &str {
+        match self {
+            Origin::Client(req) => &req.channel,
+            Origin::Server { channel, .. } => channel,
+        }
+    }
+
+    fn recover(&self) -> Option<StreamPosition> {
+        match self {
+            Origin::Client(req) => req.recover_from(),
+            Origin::Server { recover, .. } => recover.cloned(),
+        }
+    }
+}
+
+pub(crate) fn unavailable(e: BrokerError) -> ReplyError {
+    ReplyError::with_message(ErrorCode::Unavailable, e.to_string())
+}
+
+/// Subscribes `session` (the subscription stays in its joining phase:
+/// live frames are buffered until [`SessionState::activate`]). Returns the
+/// result and the position live delivery continues from.
+pub(crate) async fn join(
+    hub: &HubInner,
+    session: &Arc<SessionState>,
+    origin: Origin<'_>,
+) -> Result<(SubscribeResult, Option<StreamPosition>), ReplyError> {
+    let channel = origin.channel();
+    let ns = hub.namespace(channel)?.clone();
+    let chan_info = match &origin {
+        Origin::Client(req) => authorize(hub, session, &ns, req)?,
+        Origin::Server { .. } => None,
+    };
+    let member = Member {
+        info: session.client_info(chan_info),
+        presence: ns.presence,
+        join_leave: ns.join_leave,
+    };
+    {
+        let mut subs = session.subs();
+        if subs.contains_key(channel) {
+            return Err(ErrorCode::AlreadySubscribed.into());
+        }
+        if subs.len() >= hub.config.max_subscriptions {
+            return Err(ReplyError::with_message(
+                ErrorCode::LimitExceeded,
+                "too many subscriptions",
+            ));
+        }
+        subs.insert(channel.to_owned(), Sub::new(member.clone()));
+    }
+    match setup(hub, session, channel, &member, origin.recover(), &ns).await {
+        Ok(out) => Ok(out),
+        Err(e) => {
+            session.subs().remove(channel);
+            leave(hub, &session.id, channel, &member).await;
+            Err(e)
+        }
+    }
+}
+
+fn authorize(
+    hub: &HubInner,
+    session: &SessionState,
+    ns: &crate::config::NamespaceOptions,
+    req: &SubscribeRequest,
+) -> Result<Option<clarion_wire::Data>, ReplyError> {
+    if session.user.is_empty() && !ns.allow_anonymous {
+        return Err(ReplyError::with_message(
+            ErrorCode::PermissionDenied,
+            "anonymous users may not subscribe here",
+        ));
+    }
+    let Some(token) = &req.token else {
+        if ns.require_subscription_token {
+            return Err(ReplyError::with_message(
+                ErrorCode::PermissionDenied,
+                "subscription token required",
+            ));
+        }
+        return Ok(None);
+    };
+    let Some(verifier) = &hub.verifier else {
+        return Err(ReplyError::with_message(
+            ErrorCode::Unauthorized,
+            "subscription tokens are not accepted",
+        ));
+    };
+    let check = SubscriptionCheck {
+        client: &session.id,
+        user: &session.user,
+        channel: &req.channel,
+        token,
+    };
+    Ok(verifier.verify_subscription(&check)?.info)
+}
+
+async fn setup(
+    hub: &HubInner,
+    session: &Arc<SessionState>,
+    channel: &str,
+    member: &Member,
+    recover: Option<StreamPosition>,
+    ns: &crate::config::NamespaceOptions,
+) -> Result<(SubscribeResult, Option<StreamPosition>), ReplyError> {
+    if hub.add_member(channel, session) {
+        hub.broker.subscribe(channel).await.map_err(unavailable)?;
+    }
+    if member.presence {
+        let ttl = hub.config.presence_ttl;
+        let add = hub.broker.add_presence(channel, member.info.clone(), ttl);
+        add.await.map_err(unavailable)?;
+    }
+    if member.join_leave {
+        let join = hub.broker.publish_join(channel, member.info.clone());
+        join.await.map_err(unavailable)?;
+    }
+    let Some(options) = HubInner::history_options(ns) else {
+        return Ok((SubscribeResult::default(), None));
+    };
+    let query = HistoryQuery {
+        since: recover.clone(),
+        limit: if recover.is_some() { options.size } else { 0 },
+        reverse: false,
+    };
+    let page = hub.broker.history(channel, query, options).await;
+    let page = page.map_err(unavailable)?;
+    let position = page.position.clone();
+    let mut result = SubscribeResult {
+        recoverable: true,
+        offset: Some(position.offset),
+        epoch: Some(position.epoch.clone()),
+        ..SubscribeResult::default()
+    };
+    if let Some(since) = recover {
+        let complete = is_complete(&since, &page);
+        result.recovered = Some(complete);
+        if complete {
+            result.publications = page.publications;
+        }
+    }
+    Ok((result, Some(position)))
+}
+
+/// Whether `page` holds every publication after `since`: same epoch, and
+/// exactly the offsets `since + 1 ..= top`, none trimmed or expired.
+pub(crate) fn is_complete(since: &StreamPosition, page: &HistoryPage) -> bool {
+    let top = &page.position;
+    if top.epoch != since.epoch || since.offset > top.offset {
+        return false;
+    }
+    let missed = top.offset - since.offset;
+    page.publications.len() as u64 == missed
+        && page
+            .publications
+            .iter()
+            .zip(since.offset + 1..)
+            .all(|(p, o)| p.offset == Some(o))
+}
+
+/// Undoes a membership: local member, broker subscription, presence,
+/// leave push. Broker errors are ignored: presence entries expire anyway.
+pub(crate) async fn leave(hub: &HubInner, client: &str, channel: &str, member: &Member) {
+    if hub.remove_member(channel, client) {
+        let _ = hub.broker.unsubscribe(channel).await;
+    }
+    if member.presence {
+        let _ = hub.broker.remove_presence(channel, client).await;
+    }
+    if member.join_leave {
+        let _ = hub.broker.publish_leave(channel, member.info.clone()).await;
+    }
+}
+
+/// Unsubscribes on the client's request.
+pub(crate) async fn unsubscribe(
+    hub: &HubInner,
+    session: &SessionState,
+    channel: &str,
+) -> Result<(), ReplyError> {
+    let sub = session.subs().remove(channel);
+    let Some(sub) = sub else {
+        return Err(ErrorCode::NotSubscribed.into());
+    };
+    leave(hub, &session.id, channel, &sub.member).await;
+    Ok(())
+}
+
+/// Cleans up after a subscription that live delivery found broken.
+pub(crate) fn spawn_cleanup(hub: &HubInner, client: Arc<str>, channel: &str, member: Member) {
+    let Some(hub) = hub.myself() else {
+        return;
+    };
+    let channel = channel.to_owned();
+    tokio::spawn(async move { leave(&hub, &client, &channel, &member).await });
+}
+
+/// Leaves every channel and forgets the session (idempotent).
+pub(crate) async fn close_session(hub: &HubInner, session: &SessionState) {
+    if !session.mark_closed() {
+        return;
+    }
+    let subs: Vec<_> = session.subs().drain().collect();
+    for (channel, sub) in subs {
+        leave(hub, &session.id, &channel, &sub.member).await;
+    }
+    hub.unregister(session);
+}
