@@ -39,6 +39,7 @@ fn main() {
     frames(&root.join("server_frames"), true);
     frames(&root.join("client_frames"), false);
     inflate(&root.join("inflate"));
+    wire_commands(&root.join("wire_commands"));
 }
 
 fn write(dir: &Path, name: &str, parts: &[&[u8]]) {
@@ -328,4 +329,73 @@ fn inflate(dir: &Path) {
         "round-trip-reset",
         &[&[0x18 | 0x05 | 0xc0, 0, 0, 2, 3, 0xa0], text.as_bytes()],
     );
+}
+
+fn wire_commands(dir: &Path) {
+    // Limits byte 0x0f: 64 KiB frames, 64 commands.
+    let roomy = [0x0f];
+    let commands = [
+        (
+            "connect",
+            r#"{"id":1,"method":"connect","params":{"token":"eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJhbGljZSJ9.sig","name":"clarion-js","version":"0.1.0","subs":{"news":{"offset":41,"epoch":"7f3a9c"}}}}"#,
+        ),
+        (
+            "subscribe",
+            r#"{"id":3,"method":"subscribe","params":{"channel":"chat:lobby","recover":true,"offset":17,"epoch":"a1b2c3"}}"#,
+        ),
+        (
+            "unsubscribe",
+            r#"{"id":4,"method":"unsubscribe","params":{"channel":"chat:lobby"}}"#,
+        ),
+        (
+            "publish",
+            r#"{"id":5,"method":"publish","params":{"channel":"chat:lobby","data":{"text":"hi all","n":[1,2.5,-3e7,null,true]}}}"#,
+        ),
+        (
+            "presence",
+            r#"{"id":6,"method":"presence","params":{"channel":"chat:lobby"}}"#,
+        ),
+        (
+            "presence-stats",
+            r#"{"id":7,"method":"presence_stats","params":{"channel":"chat:lobby"}}"#,
+        ),
+        (
+            "history",
+            r#"{"id":8,"method":"history","params":{"channel":"chat:lobby","limit":2,"since":{"offset":17,"epoch":"a1b2c3"}}}"#,
+        ),
+        (
+            "history-reverse",
+            r#"{"id":9,"method":"history","params":{"channel":"chat:lobby","limit":1,"reverse":true}}"#,
+        ),
+        ("ping", r#"{"id":10,"method":"ping"}"#),
+        (
+            "refresh",
+            r#"{"id":11,"method":"refresh","params":{"token":"eyJ...new"}}"#,
+        ),
+        (
+            "unknown-method",
+            r#"{"id":14,"method":"teleport","params":{}}"#,
+        ),
+        (
+            "bad-params",
+            r#"{"id":15,"method":"subscribe","params":[1]}"#,
+        ),
+        ("no-id", r#"{"method":"ping"}"#),
+        ("not-json", "ping"),
+        (
+            "escapes",
+            r#"{"id":16,"method":"publish","params":{"channel":"a\u0062c","data":"\ud83d\ude00 \"q\""}}"#,
+        ),
+    ];
+    for (name, command) in commands {
+        write(dir, name, &[&roomy, command.as_bytes()]);
+    }
+    let batch = commands
+        .iter()
+        .map(|(_, c)| *c)
+        .collect::<Vec<_>>()
+        .join("\n\n");
+    write(dir, "batch", &[&roomy, batch.as_bytes()]);
+    write(dir, "batch-too-many", &[&[0x03], batch.as_bytes()]);
+    write(dir, "too-large", &[&[0x00], commands[0].1.as_bytes()]);
 }

@@ -1,6 +1,7 @@
 //! Fuzz target bodies, shared by the libFuzzer binaries and the corpus replay tests.
 //!
-//! One function per parser entry point of `clarion-proto`. Each takes the
+//! One function per parser entry point of `clarion-proto`, and the hub's
+//! command decoder in `clarion-wire`. Each takes the
 //! fuzzer's bytes, reads a few control bytes from the front (limits,
 //! switches, how to split the rest into reads), feeds the rest to the
 //! parser and checks invariants, panicking on any violation:
@@ -21,20 +22,23 @@ mod frames;
 mod handshake;
 mod inflate;
 mod input;
+mod wire;
 
 pub use frames::{client_frames, server_frames};
 pub use handshake::{handshake_request, handshake_response};
 pub use inflate::inflate;
+pub use wire::wire_commands;
 
 /// A target body: panics if the input breaks an invariant.
 pub type Target = fn(&[u8]);
 
 /// The targets, by name: the names of the libFuzzer binaries and of the
 /// folders under `fuzz/corpus/` and `fuzz/regressions/`.
-pub const TARGETS: [(&str, Target); 5] = [
+pub const TARGETS: [(&str, Target); 6] = [
     ("handshake_request", handshake_request),
     ("handshake_response", handshake_response),
     ("server_frames", server_frames),
     ("client_frames", client_frames),
     ("inflate", inflate),
+    ("wire_commands", wire_commands),
 ];
