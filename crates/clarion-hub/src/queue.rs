@@ -179,6 +179,10 @@ impl Queue {
         }
     }
 
+    pub(crate) fn max_frames(&self) -> usize {
+        self.limits.max_frames
+    }
+
     pub(crate) fn len(&self) -> (usize, usize) {
         let st = self.lock();
         (st.frames.len(), st.bytes)

@@ -190,6 +190,10 @@ impl SessionState {
             return Ok(());
         };
         if let Phase::Joining(buffer) = &mut sub.phase {
+            // Bounded like the queue it will be flushed into.
+            if buffer.len() >= self.queue.max_frames() {
+                return Err(DeliverError::Overflow);
+            }
             let owned = delivery.offset.map(|(o, e)| (o, e.to_owned()));
             buffer.push((owned, frame.clone()));
             return Ok(());
