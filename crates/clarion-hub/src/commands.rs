@@ -65,6 +65,10 @@ impl Hub {
             Queue::new(hub.config.queue),
         ));
         hub.register(&state);
+        if credentials.ttl.is_some() {
+            state.set_ttl(credentials.ttl);
+            tokio::spawn(crate::session::watch_expiry(Arc::downgrade(&state)));
+        }
         let mut subs = BTreeMap::new();
         let mut positions = Vec::new();
         for channel in &credentials.channels {
@@ -273,6 +277,15 @@ fn refresh(hub: &HubInner, state: &SessionState, token: &str) -> Result<RefreshR
         token,
     };
     let ttl = verifier.verify_refresh(&check)?;
+    // The watcher (if any) sees the new expiry when it wakes; a session
+    // that had none and gets one now starts watching.
+    let watching = state.has_expiry();
+    state.set_ttl(ttl);
+    if ttl.is_some() && !watching {
+        if let Some(state) = hub.session(&state.id) {
+            tokio::spawn(crate::session::watch_expiry(Arc::downgrade(&state)));
+        }
+    }
     Ok(RefreshResult {
         ttl: ttl.map(|t| t.as_secs()),
     })

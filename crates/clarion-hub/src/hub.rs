@@ -243,6 +243,10 @@ impl HubInner {
             .insert(session.id.clone());
     }
 
+    pub(crate) fn session(&self, client: &str) -> Option<Arc<SessionState>> {
+        self.registry().sessions.get(client).cloned()
+    }
+
     pub(crate) fn unregister(&self, session: &SessionState) {
         let mut reg = self.registry();
         reg.sessions.remove(&session.id);

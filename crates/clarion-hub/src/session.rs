@@ -11,6 +11,12 @@ use clarion_wire::{
     UnsubscribeCode, UnsubscribePush,
 };
 
+use std::sync::Weak;
+use std::time::Duration;
+
+use clarion_wire::DisconnectCode;
+use tokio::time::Instant;
+
 use crate::hub::HubInner;
 use crate::queue::{Frame, Outgoing, Overflow, Queue};
 
@@ -42,6 +48,8 @@ pub(crate) struct SessionState {
     pub(crate) info: Option<Data>,
     pub(crate) queue: Queue,
     pub(crate) subs: Mutex<HashMap<String, Sub>>,
+    /// When the connection token expires (unless refreshed).
+    expires: Mutex<Option<Instant>>,
     closed: AtomicBool,
 }
 
@@ -140,6 +148,7 @@ impl SessionState {
             info,
             queue,
             subs: Mutex::default(),
+            expires: Mutex::new(None),
             closed: AtomicBool::new(false),
         }
     }
@@ -265,6 +274,19 @@ impl SessionState {
         broken
     }
 
+    /// Sets (or clears) the connection token's expiry.
+    pub(crate) fn set_ttl(&self, ttl: Option<Duration>) {
+        *lock(&self.expires) = ttl.map(|t| Instant::now() + t);
+    }
+
+    pub(crate) fn has_expiry(&self) -> bool {
+        self.expires_at().is_some()
+    }
+
+    fn expires_at(&self) -> Option<Instant> {
+        *lock(&self.expires)
+    }
+
     /// Marks the session closed; true the first time.
     pub(crate) fn mark_closed(&self) -> bool {
         !self.closed.swap(true, Ordering::AcqRel)
@@ -335,6 +357,27 @@ impl Drop for Session {
         let (hub, state) = (self.hub.clone(), self.state.clone());
         if let Ok(rt) = tokio::runtime::Handle::try_current() {
             rt.spawn(async move { crate::subscribe::close_session(&hub, &state).await });
+        }
+    }
+}
+
+/// Disconnects the session with 4003 (expired) when its connection token
+/// expires without a `refresh`. Ends with the session.
+pub(crate) async fn watch_expiry(state: Weak<SessionState>) {
+    loop {
+        let at = {
+            let Some(s) = state.upgrade() else { return };
+            if s.closed.load(Ordering::Acquire) || s.queue.closing().is_some() {
+                return;
+            }
+            let Some(at) = s.expires_at() else { return };
+            at
+        };
+        tokio::time::sleep_until(at).await;
+        let Some(s) = state.upgrade() else { return };
+        if s.expires_at().is_some_and(|e| e <= Instant::now()) {
+            s.disconnect(DisconnectPush::new(DisconnectCode::Expired), true);
+            return;
         }
     }
 }

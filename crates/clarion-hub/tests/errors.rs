@@ -393,3 +393,47 @@ async fn slow_consumer_is_disconnected_and_its_memory_freed() {
     assert_eq!(hub.channels()[0].num_clients, 1);
     let _ = Push::Publication;
 }
+
+#[tokio::test(start_paused = true)]
+async fn an_expired_connection_token_disconnects_unless_refreshed() {
+    let hub = Hub::builder(config())
+        .token_verifier(Arc::new(Verifier))
+        .build()
+        .await
+        .unwrap();
+    let ttl = Some(std::time::Duration::from_secs(10));
+    let creds = |user: &str| clarion_hub::Credentials {
+        user: user.into(),
+        ttl,
+        ..Default::default()
+    };
+    let connect = r#"{"id":1,"method":"connect"}"#;
+    let (stale, _) = connect_with(&hub, creds("stale"), connect).await;
+    let (fresh, _) = connect_with(&hub, creds("fresh"), connect).await;
+    let (forever, _) = connect_with(
+        &hub,
+        clarion_hub::Credentials {
+            user: "f".into(),
+            ..Default::default()
+        },
+        connect,
+    )
+    .await;
+    tokio::time::sleep(std::time::Duration::from_secs(5)).await;
+    call(
+        &fresh,
+        r#"{"id":2,"method":"refresh","params":{"token":"fresh"}}"#,
+    )
+    .await;
+    tokio::time::sleep(std::time::Duration::from_secs(6)).await;
+    let d = closed_with(&stale);
+    assert_eq!((d.code.close_code(), d.reconnect), (4003, true));
+    quiet(&fresh);
+    tokio::time::sleep(std::time::Duration::from_secs(600)).await;
+    assert_eq!(
+        closed_with(&fresh).code,
+        DisconnectCode::Expired,
+        "the refreshed token expires too"
+    );
+    quiet(&forever);
+}
