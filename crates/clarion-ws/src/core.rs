@@ -6,19 +6,19 @@
 //! cancel-safe: dropping a future built on them loses no data.
 
 use std::future::Future;
-use std::io;
+use std::io::{self, IoSlice};
 use std::mem::MaybeUninit;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{ready, Context, Poll};
 use std::time::Duration;
 
-use bytes::{Bytes, BytesMut};
+use bytes::{Buf, Bytes, BytesMut};
 use clarion_proto::connection::{Connection, Event, Role, State};
 use clarion_proto::{CloseCode, CloseFrame, Message, MessageKind, PreparedMessage};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::time::Sleep;
-use tokio_util::io::{poll_read_buf, poll_write_buf};
+use tokio_util::io::poll_read_buf;
 
 use crate::error::{Error, Kind, Timeout};
 use crate::guards::{ControlRate, Idle, IdleGuard, StallGuard};
@@ -35,11 +35,27 @@ const MAX_READ_RESERVE: usize = 256 * 1024;
 const MAX_IDLE_READ_CAPACITY: usize = 64 * 1024;
 /// The stack buffer a read lands in when nothing is buffered.
 const IDLE_READ_SIZE: usize = 4096;
+/// Room for the first heap read once a peer streams (a read filled the
+/// stack buffer); it doubles while reads fill it, up to `MAX_READ_RESERVE`.
+const FIRST_STREAM_READ_SIZE: usize = 32 * 1024;
+/// Messages from this size up are read one frame per read, sized by the
+/// last one: a read that ended inside the next frame would make the buffer
+/// grow (and move that frame's start) before the rest can arrive.
+const LARGE_MESSAGE: usize = 16 * 1024;
+/// Slices given to one vectored write: 32 frames of a header and a payload.
+const MAX_WRITE_SLICES: usize = 64;
+/// The most a frame header adds to its payload (64-bit length and a mask).
+const MAX_HEADER_LEN: usize = 14;
 
 pub(crate) struct Core<S> {
     stream: S,
     conn: Connection,
     read_buf: BytesMut,
+    /// Room given to a read with nothing buffered; 0 while reads are small
+    /// (they land on the stack). Adapts to what the peer sends.
+    stream_read_size: usize,
+    /// Payload size of the last message, to size the next read for it.
+    last_message_len: usize,
     wakers: Arc<WriteWakers>,
     /// Boxed: most connections run without one.
     heartbeat: Option<Box<Heartbeat>>,
@@ -79,6 +95,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Core<S> {
             stream,
             conn,
             read_buf,
+            stream_read_size: 0,
+            last_message_len: 0,
             wakers: Arc::default(),
             heartbeat: config
                 .ping_interval
@@ -185,46 +203,101 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Core<S> {
                     _ => {}
                 }
             }
-            if self.poll_timers(cx) {
+            if self.poll_close_timeout(cx) {
                 continue;
             }
-            match ready!(self.poll_read(cx)) {
-                Ok(0) => self.on_eof(),
-                Ok(_) => {
+            match self.poll_read(cx) {
+                Poll::Ready(Ok(0)) => self.on_eof(),
+                Poll::Ready(Ok(_)) => {
                     if let Some(idle) = &mut self.idle {
                         idle.on_input();
                     }
                 }
-                Err(err) => self.fail_transport(err.into()),
+                Poll::Ready(Err(err)) => self.fail_transport(err.into()),
+                // The liveness timers only matter when we are about to
+                // wait: polling them for every message would cost more
+                // than the message.
+                Poll::Pending if self.poll_liveness(cx) => {}
+                Poll::Pending => return Poll::Pending,
             }
         }
     }
 
-    /// Reads more bytes. With nothing buffered the read goes through a
-    /// stack buffer, and a connection left waiting gives its heap buffer
-    /// back: an idle connection holds no read buffer at all. Mid-message,
-    /// reads go straight into the heap buffer, sized for the frame.
+    /// Reads more bytes. With nothing buffered and small reads the read
+    /// goes through a stack buffer, and a connection left waiting gives its
+    /// heap buffer back: an idle connection holds no read buffer at all.
+    /// Mid-message, or while the peer streams, reads go straight into the
+    /// heap buffer (one read, no copy, for a large message).
     fn poll_read(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<usize>> {
         if !self.read_buf.is_empty() {
             self.reserve_read_space();
             return poll_read_buf(Pin::new(&mut self.stream), cx, &mut self.read_buf);
         }
+        if self.stream_read_size == 0 {
+            return self.poll_read_small(cx);
+        }
+        let size = if self.last_message_len >= LARGE_MESSAGE {
+            (self.last_message_len + MAX_HEADER_LEN).min(MAX_READ_RESERVE)
+        } else {
+            self.stream_read_size
+        };
+        self.read_buf.reserve(size);
+        let offered = self.read_buf.capacity();
+        match poll_read_buf(Pin::new(&mut self.stream), cx, &mut self.read_buf) {
+            Poll::Pending => {
+                self.release_while_waiting();
+                Poll::Pending
+            }
+            Poll::Ready(Ok(n)) => {
+                self.adapt_stream_read_size(n, offered);
+                Poll::Ready(Ok(n))
+            }
+            Poll::Ready(Err(err)) => Poll::Ready(Err(err)),
+        }
+    }
+
+    /// A read through the stack buffer; one that fills it switches to
+    /// streaming reads.
+    fn poll_read_small(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<usize>> {
         let mut stack = [MaybeUninit::<u8>::uninit(); IDLE_READ_SIZE];
         let mut landing = ReadBuf::uninit(&mut stack);
         match Pin::new(&mut self.stream).poll_read(cx, &mut landing) {
             Poll::Pending => {
-                self.read_buf = BytesMut::new();
-                self.conn.output().release_if_empty();
+                self.release_while_waiting();
                 Poll::Pending
             }
             Poll::Ready(Err(err)) => Poll::Ready(Err(err)),
             Poll::Ready(Ok(())) => {
                 let data = landing.filled();
-                if !data.is_empty() {
-                    self.read_buf.reserve(data.len().max(MIN_READ_SPACE));
-                    self.read_buf.extend_from_slice(data);
+                // Exactly the bytes that came: when they are one whole
+                // frame, the buffer becomes the message without another
+                // allocation (a buffer with spare room would need one).
+                self.read_buf.reserve(data.len());
+                self.read_buf.extend_from_slice(data);
+                if data.len() == IDLE_READ_SIZE {
+                    self.stream_read_size = FIRST_STREAM_READ_SIZE;
                 }
                 Poll::Ready(Ok(data.len()))
+            }
+        }
+    }
+
+    /// Nothing to read and nothing buffered: hold no buffers while waiting.
+    fn release_while_waiting(&mut self) {
+        self.read_buf = BytesMut::new();
+        self.conn.output().release_if_empty();
+    }
+
+    /// Doubles the room for the next read when this one filled it; halves
+    /// it when it used less than a quarter, back to stack reads at the
+    /// bottom (as Netty's adaptive receive buffers).
+    fn adapt_stream_read_size(&mut self, read: usize, offered: usize) {
+        if read >= offered {
+            self.stream_read_size = (self.stream_read_size * 2).min(MAX_READ_RESERVE);
+        } else if read < self.stream_read_size / 4 {
+            self.stream_read_size /= 2;
+            if self.stream_read_size < FIRST_STREAM_READ_SIZE {
+                self.stream_read_size = 0;
             }
         }
     }
@@ -236,6 +309,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Core<S> {
         loop {
             match self.conn.receive(&mut self.read_buf) {
                 Ok(Some(Event::Message(message))) => {
+                    self.last_message_len = message.len();
                     self.release_idle_read_buf();
                     return Some(Incoming::Message(message));
                 }
@@ -281,15 +355,20 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Core<S> {
         self.start_finishing(Some(Error::new(Kind::Limit(reason))), true);
     }
 
-    /// Heartbeat, idle and close-handshake timers. Returns whether state
-    /// changed.
-    fn poll_timers(&mut self, cx: &mut Context<'_>) -> bool {
+    /// The close-handshake timer, once our close frame is out. Returns
+    /// whether it fired (and the close sequence started).
+    fn poll_close_timeout(&mut self, cx: &mut Context<'_>) -> bool {
         if self.conn.state() == State::CloseSent && self.poll_close_timer(cx) {
             // We sent a close frame and the peer never answered: the
             // finishing step sees the fired timer and shuts down at once.
             self.start_finishing(Some(Error::new(Kind::Timeout(Timeout::Close))), false);
             return true;
         }
+        false
+    }
+
+    /// Idle and heartbeat timers. Returns whether state changed.
+    fn poll_liveness(&mut self, cx: &mut Context<'_>) -> bool {
         self.poll_idle(cx) || self.poll_heartbeat(cx)
     }
 
@@ -358,12 +437,15 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Core<S> {
         self.phase = Phase::Finishing;
     }
 
+    /// Makes room for the rest of the frame in progress (within
+    /// `MAX_READ_RESERVE`) in one step: growing moves what is buffered, so
+    /// growing once per frame copies its start at most once.
     fn reserve_read_space(&mut self) {
         let spare = self.read_buf.capacity() - self.read_buf.len();
-        if spare < MIN_READ_SPACE {
-            let hint = self.conn.read_hint(self.read_buf.len());
-            self.read_buf
-                .reserve(hint.clamp(MIN_READ_SPACE, MAX_READ_RESERVE));
+        let missing = self.conn.read_hint(self.read_buf.len());
+        let wanted = missing.clamp(MIN_READ_SPACE, MAX_READ_RESERVE);
+        if spare < MIN_READ_SPACE || spare < missing.min(MAX_READ_RESERVE) {
+            self.read_buf.reserve(wanted);
         }
     }
 
@@ -591,13 +673,26 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Core<S> {
         Poll::Ready(Ok(()))
     }
 
-    /// One write of queued output (vectored when the transport supports it).
+    /// One write of queued output: a plain write when it is one piece (the
+    /// usual case for small messages), vectored when it is several and the
+    /// transport supports it.
     fn poll_write_some(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
-        match poll_write_buf(Pin::new(&mut self.stream), cx, self.conn.output()) {
+        let output = self.conn.output();
+        let stream = Pin::new(&mut self.stream);
+        let chunk = output.chunk();
+        let written = if chunk.len() == output.remaining() || !stream.is_write_vectored() {
+            stream.poll_write(cx, chunk)
+        } else {
+            let mut slices = [IoSlice::new(&[]); MAX_WRITE_SLICES];
+            let count = output.chunks_vectored(&mut slices);
+            stream.poll_write_vectored(cx, &slices[..count])
+        };
+        match written {
             Poll::Ready(Ok(0)) => {
                 Poll::Ready(Err(io::Error::from(io::ErrorKind::WriteZero).into()))
             }
-            Poll::Ready(Ok(_)) => {
+            Poll::Ready(Ok(n)) => {
+                output.advance(n);
                 self.needs_flush = true;
                 self.stall.on_progress();
                 Poll::Ready(Ok(()))

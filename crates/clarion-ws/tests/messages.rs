@@ -56,6 +56,41 @@ async fn a_16_mib_message_round_trips() {
     .await;
 }
 
+/// The read path adapts its buffer to the sizes it sees (stack reads for
+/// small messages, growing reads for streams, one read per frame for large
+/// ones): sizes that change abruptly, many in flight, must all arrive whole.
+#[tokio::test]
+async fn many_messages_of_changing_sizes_in_flight_arrive_intact() {
+    bounded(async {
+        let mut ws = echo_client().await;
+        let sizes = [
+            70_000, 100, 65_536, 65_536, 200_000, 16_384, 5, 300_000, 4_096, 4_097, 65_536, 0,
+            16_383, 1_000_000, 3, 65_536, 65_550, 20_000, 125, 126,
+        ];
+        let message = |i: usize, size: usize| {
+            let payload: Vec<u8> = (0..size).map(|j| ((i * 31 + j) % 251) as u8).collect();
+            Message::binary(payload)
+        };
+        for round in 0..3 {
+            for (i, &size) in sizes.iter().enumerate() {
+                ws.feed(message(round * 100 + i, size))
+                    .await
+                    .expect("queueing");
+            }
+            ws.flush().await.expect("flushing");
+            for (i, &size) in sizes.iter().enumerate() {
+                let echoed = next_message(&mut ws).await;
+                assert_eq!(echoed.len(), size, "round {round}, message {i}");
+                assert!(
+                    echoed == message(round * 100 + i, size),
+                    "round {round}, message {i}"
+                );
+            }
+        }
+    })
+    .await;
+}
+
 #[tokio::test]
 async fn fragments_sent_with_send_fragment_arrive_as_one_message() {
     bounded(async {

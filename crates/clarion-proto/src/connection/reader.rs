@@ -233,7 +233,7 @@ impl Reader {
         let Some(frame) = self.frame.take() else {
             return Ok(None);
         };
-        let payload = buf.split_to(frame.header.payload_len as usize);
+        let payload = take_front(buf, frame.header.payload_len as usize);
         let event = match frame.header.opcode {
             OpCode::Ping => Event::Ping(payload.freeze()),
             OpCode::Pong => Event::Pong(payload.freeze()),
@@ -294,6 +294,18 @@ impl Reader {
             }
         };
         Ok(Some(Event::Message(message)))
+    }
+}
+
+/// The first `len` bytes of `buf`. When that is all of it, the buffer
+/// itself is handed over: splitting would first turn it into a shared
+/// buffer (one more allocation per message), and an emptied buffer is
+/// released by the caller anyway.
+fn take_front(buf: &mut BytesMut, len: usize) -> BytesMut {
+    if len == buf.len() {
+        std::mem::take(buf)
+    } else {
+        buf.split_to(len)
     }
 }
 
