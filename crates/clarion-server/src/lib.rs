@@ -1,0 +1,1 @@
+//! `clarion serve`: the real-time server.
