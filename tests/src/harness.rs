@@ -360,14 +360,27 @@ impl Server {
 
     /// Sends SIGTERM to the server (by its process id, with `kill`).
     pub fn terminate(&self) {
+        self.signal("TERM");
+    }
+
+    /// Sends `SIG<name>` (`TERM`, `HUP`, ...) to the server by its process id.
+    pub fn signal(&self, name: &str) {
         let pid = self.guard.id().to_string();
         let mut cmd = Command::new("kill");
-        let finished = run(cmd.args(["-TERM", &pid]), Duration::from_secs(10));
+        let finished = run(
+            cmd.args([&format!("-{name}"), &pid]),
+            Duration::from_secs(10),
+        );
         assert!(
             finished.status.success(),
-            "kill -TERM {pid}\n{}",
+            "kill -{name} {pid}\n{}",
             finished.report()
         );
+    }
+
+    /// The server's process id (for `/proc/PID/status`).
+    pub fn pid(&self) -> u32 {
+        self.guard.id()
     }
 
     /// Waits for the server to exit; `None` if it still runs after `timeout`.

@@ -87,4 +87,28 @@ mod tests {
     fn the_command_line_is_well_formed() {
         super::Cli::command().debug_assert();
     }
+
+    /// Every flag's value type matches its field (clap checks that only
+    /// when the value is read).
+    #[test]
+    fn echo_flags_parse() {
+        use clap::Parser as _;
+        let cli = super::Cli::try_parse_from([
+            "clarion",
+            "echo",
+            "--idle-timeout",
+            "off",
+            "--ping-interval",
+            "1s",
+            "--allowed-origin",
+            "https://*.example.com",
+            "--shutdown-timeout",
+            "250ms",
+        ])
+        .expect("valid flags");
+        assert!(
+            format!("{cli:?}").contains("idle_timeout: OrOff(None)"),
+            "{cli:?}"
+        );
+    }
 }

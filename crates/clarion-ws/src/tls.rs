@@ -16,6 +16,7 @@ use std::path::{Path, PathBuf};
 use std::pin::Pin;
 use std::sync::{Arc, PoisonError, RwLock};
 use std::task::{Context, Poll};
+use std::time::Duration;
 
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::crypto::{
@@ -235,7 +236,13 @@ fn file_error(what: &str, path: &Path, source: pem::Error) -> TlsError {
 #[derive(Clone)]
 pub struct TlsAcceptor {
     shared: Arc<Shared>,
+    handshake_timeout: Duration,
 }
+
+/// The default bound on a server's TLS handshake: 10 s, generous for a slow
+/// mobile link, short enough that a client that stops after the TCP
+/// handshake (or in the middle of TLS) does not hold a task and its buffers.
+pub const DEFAULT_TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
 struct Shared {
     cert: PathBuf,
@@ -250,22 +257,42 @@ impl TlsAcceptor {
         let config = RwLock::new(server_config_from_pem(&cert, &key)?);
         Ok(Self {
             shared: Arc::new(Shared { cert, key, config }),
+            handshake_timeout: DEFAULT_TLS_HANDSHAKE_TIMEOUT,
         })
     }
 
-    /// Runs the server side of the TLS handshake over `stream`.
+    /// Bounds each TLS handshake [`accept`](Self::accept) runs (default
+    /// [`DEFAULT_TLS_HANDSHAKE_TIMEOUT`]). It is separate from the WebSocket
+    /// handshake's `Config::handshake_timeout`, which starts once TLS is up.
+    /// A zero duration is taken as 1 ms.
+    pub fn with_handshake_timeout(mut self, timeout: Duration) -> Self {
+        self.handshake_timeout = timeout.max(Duration::from_millis(1));
+        self
+    }
+
+    /// Runs the server side of the TLS handshake over `stream`, within the
+    /// handshake timeout (then [`TlsError::is_timeout`]).
     ///
     /// # Cancel safety
     ///
     /// Not cancel safe: dropping the future abandons the handshake and drops `stream`.
-    /// Wrap it in `tokio::time::timeout` so a silent client cannot hold it forever.
     pub async fn accept<S: AsyncRead + AsyncWrite + Unpin>(
         &self,
         stream: S,
     ) -> Result<tokio_rustls::server::TlsStream<S>, TlsError> {
         let acceptor = tokio_rustls::TlsAcceptor::from(self.config());
-        let tls = acceptor.accept(stream).await;
-        tls.map_err(|e| TlsError::handshake("client", e))
+        match tokio::time::timeout(self.handshake_timeout, acceptor.accept(stream)).await {
+            Ok(tls) => tls.map_err(|e| TlsError::handshake("client", e)),
+            Err(_elapsed) => {
+                let timeout = io::Error::new(io::ErrorKind::TimedOut, "TLS handshake timed out");
+                Err(TlsError::handshake("client", timeout))
+            }
+        }
+    }
+
+    /// The certificate chain and key files, as given.
+    pub fn paths(&self) -> (&Path, &Path) {
+        (&self.shared.cert, &self.shared.key)
     }
 
     /// Re-reads the same two files and uses them for connections accepted from now on.
@@ -296,6 +323,7 @@ impl fmt::Debug for TlsAcceptor {
         f.debug_struct("TlsAcceptor")
             .field("cert", cert)
             .field("key", key)
+            .field("handshake_timeout", &self.handshake_timeout)
             .finish()
     }
 }
@@ -369,6 +397,12 @@ impl TlsError {
     pub fn is_handshake(&self) -> bool {
         // Only handshakes fail with an `io::Error`; file errors come wrapped in `pem::Error`.
         self.source.is::<io::Error>()
+    }
+
+    /// Whether a handshake took longer than its timeout.
+    pub fn is_timeout(&self) -> bool {
+        let io_error = self.source.downcast_ref::<io::Error>();
+        io_error.is_some_and(|e| e.kind() == io::ErrorKind::TimedOut)
     }
 
     /// Whether a handshake failed because a certificate was rejected: the peer's by
@@ -574,6 +608,26 @@ mod tests {
         assert_eq!(
             peer_cert(&connect(addr, "localhost", &INSECURE).await.unwrap()),
             new
+        );
+    }
+
+    #[tokio::test]
+    async fn a_silent_client_times_out_the_tls_handshake() {
+        let certs = CertDir::new();
+        let acceptor = TlsAcceptor::from_pem_files(&certs.cert, &certs.key)
+            .unwrap()
+            .with_handshake_timeout(Duration::from_millis(200));
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let _silent = TcpStream::connect(addr).await.unwrap();
+        let (tcp, _) = listener.accept().await.unwrap();
+        let started = std::time::Instant::now();
+        let err = acceptor.accept(tcp).await.unwrap_err();
+        let elapsed = started.elapsed();
+        assert!(err.is_timeout() && err.is_handshake(), "{err:?}");
+        assert!(
+            elapsed >= Duration::from_millis(190) && elapsed < Duration::from_secs(2),
+            "{elapsed:?}"
         );
     }
 

@@ -25,7 +25,7 @@ pub(crate) struct ConnectArgs {
     #[arg(long = "header", short = 'H', value_name = "NAME: VALUE")]
     headers: Vec<String>,
     /// Trust this PEM CA certificate for wss:// (besides the system roots).
-    #[arg(long, value_name = "FILE")]
+    #[arg(long, visible_alias = "ca-file", value_name = "FILE")]
     ca: Option<PathBuf>,
     /// Accept any server certificate. Only for testing: anyone can intercept.
     #[arg(long)]

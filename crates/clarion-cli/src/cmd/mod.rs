@@ -2,4 +2,5 @@
 
 pub(crate) mod bench;
 pub(crate) mod connect;
+pub(crate) mod duration;
 pub(crate) mod echo;
