@@ -4,11 +4,13 @@
 //! in one write), compression off. The same loop as
 //! `clarion echo --no-deflate`, without TLS and the `Server` header,
 //! and with frames up to 64 MiB (the default stops at 16 MiB) so that every
-//! server in the matrix takes a 64 MiB message in one frame.
+//! server in the matrix takes a 64 MiB message in one frame. Like
+//! `clarion echo`, it gives memory back once half its connections closed
+//! (`clarion_ws::HeapTrimmer`).
 
 use std::sync::LazyLock;
 
-use clarion_ws::{Config, WebSocket};
+use clarion_ws::{Config, HeapTrimmer, WebSocket};
 use tokio::net::TcpStream;
 
 /// The defaults (no permessage-deflate, 64 MiB messages), frames as large
@@ -21,11 +23,14 @@ static CONFIG: LazyLock<Config> = LazyLock::new(|| {
     config
 });
 
+static TRIMMER: LazyLock<HeapTrimmer> = LazyLock::new(HeapTrimmer::new);
+
 fn main() -> anyhow::Result<()> {
     clarion_bench::serve(handle)
 }
 
 async fn handle(tcp: TcpStream) -> anyhow::Result<()> {
+    let _tracked = TRIMMER.track();
     let mut ws = clarion_ws::accept(tcp, &CONFIG).await?;
     echo(&mut ws).await
 }

@@ -58,6 +58,8 @@ mod mask;
 mod socket;
 mod split;
 pub mod tls;
+mod trim;
+mod upgrade;
 mod wakers;
 
 pub use clarion_proto as proto;
@@ -73,3 +75,5 @@ pub use crate::error::{Error, TrySendError};
 pub use crate::incoming::Incoming;
 pub use crate::socket::WebSocket;
 pub use crate::split::{ReuniteError, WebSocketReader, WebSocketWriter};
+pub use crate::upgrade::{prepare_upgrade, Upgrade};
+pub use crate::trim::{HeapTrimmer, TrackedConnection};
