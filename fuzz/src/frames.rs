@@ -28,7 +28,7 @@ pub fn server_frames(data: &[u8]) {
 /// server and client no context takeover, bit 3 turns `auto_pong` off (we
 /// answer pings by hand), bit 4 echoes messages in two fragments, bit 5
 /// pings after each echo, bit 6 closes with the `close code` byte's code
-/// (valid or not) after an echo, bit 7 compresses everything at level 9
+/// (valid or not) after an echo, bit 7 compresses everything at level 2
 /// rather than messages of 64 bytes or more at level 1. `limits`: two bits
 /// each for the frame size, message size and fragment count limits, and
 /// for the window sizes. Every message we receive is echoed.
@@ -98,7 +98,7 @@ impl Knobs {
             let mut deflate = DeflateConfig::default();
             if bit(7) {
                 deflate.min_size = 0;
-                deflate.level = 9;
+                deflate.level = 2;
             }
             (params, deflate)
         });
