@@ -59,8 +59,15 @@ enum Mode {
 /// Options every mode takes.
 #[derive(Debug, clap::Args)]
 pub(crate) struct Common {
-    /// ws:// URL of an echo server.
+    /// ws:// or wss:// URL of an echo server.
     url: String,
+    /// For wss://: trust any server certificate (a self-signed test
+    /// certificate); the traffic is still encrypted.
+    #[arg(long)]
+    insecure: bool,
+    /// For wss://: a PEM file of CA certificates to trust as well.
+    #[arg(long, value_name = "PEM")]
+    ca_file: Option<std::path::PathBuf>,
     /// Also print the results as one JSON object on stdout.
     #[arg(long)]
     json: bool,
@@ -136,7 +143,10 @@ impl Common {
     /// Resolves the URL, with these source addresses (none: the kernel's
     /// choice).
     async fn target(&self, sources: Vec<IpAddr>) -> anyhow::Result<Arc<Target>> {
-        Target::resolve(&self.url, self.config(), sources).await
+        let mut tls = clarion_ws::tls::TlsClientOptions::default();
+        tls.insecure = self.insecure;
+        tls.ca_file = self.ca_file.clone();
+        Target::resolve(&self.url, self.config(), sources, &tls).await
     }
 }
 

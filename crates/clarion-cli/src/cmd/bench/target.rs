@@ -7,43 +7,52 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context as _;
-use clarion_ws::{CloseCode, Config, WebSocket};
+use clarion_ws::tls::{self, MaybeTlsStream, TlsClientOptions};
+use clarion_ws::{ClientStream, CloseCode, Config, WebSocket};
 use http::{HeaderMap, Uri};
-use tokio::net::{TcpSocket, TcpStream};
+use tokio::net::TcpSocket;
 use tokio::task::JoinSet;
 
 use super::stats::Tally;
 
-/// A benchmark connection: plain TCP, no TLS (`ws://` only, so the numbers
-/// measure the WebSocket server rather than a TLS library).
-pub(crate) type Socket = WebSocket<TcpStream>;
+/// A benchmark connection: plain TCP for `ws://`, TLS for `wss://`.
+pub(crate) type Socket = WebSocket<ClientStream>;
 
-/// A `ws://` server and how to reach it.
-#[derive(Debug)]
+/// A `ws://` or `wss://` server and how to reach it.
 pub(crate) struct Target {
     uri: Uri,
     addr: SocketAddr,
+    /// For `wss://`: the TLS client settings and the name to verify.
+    tls: Option<(Arc<rustls::ClientConfig>, String)>,
     config: Config,
     sources: Vec<IpAddr>,
     next_source: AtomicUsize,
 }
 
 impl Target {
-    /// Parses `url` and resolves its host once (not once per connection).
+    /// Parses `url` and resolves its host once (not once per connection);
+    /// `tls_options` apply to `wss://`.
     pub(crate) async fn resolve(
         url: &str,
         config: Config,
         sources: Vec<IpAddr>,
+        tls_options: &TlsClientOptions,
     ) -> anyhow::Result<Arc<Target>> {
         let uri: Uri = url
             .parse()
             .with_context(|| format!("`{url}` is not a URL"))?;
-        if uri.scheme_str() != Some("ws") {
-            anyhow::bail!("`{url}`: the benchmark speaks plain ws:// only");
-        }
+        let secure = match uri.scheme_str() {
+            Some("ws") => false,
+            Some("wss") => true,
+            _ => anyhow::bail!("`{url}`: the benchmark speaks ws:// and wss:// only"),
+        };
         let host = uri.host().with_context(|| format!("`{url}` has no host"))?;
         let host = host.trim_start_matches('[').trim_end_matches(']');
-        let port = uri.port_u16().unwrap_or(80);
+        let port = uri.port_u16().unwrap_or(if secure { 443 } else { 80 });
+        let tls = match secure {
+            true => Some((tls::client_config(tls_options)?, host.to_owned())),
+            false => None,
+        };
         let addr = tokio::net::lookup_host((host, port))
             .await
             .with_context(|| format!("cannot resolve `{host}`"))?
@@ -55,6 +64,7 @@ impl Target {
         Ok(Arc::new(Target {
             uri,
             addr,
+            tls,
             config,
             sources,
             next_source: AtomicUsize::new(0),
@@ -67,8 +77,15 @@ impl Target {
         let attempt = async {
             let tcp = self.socket()?.connect(self.addr).await?;
             tcp.set_nodelay(true)?;
+            let stream = match &self.tls {
+                Some((tls_config, host)) => {
+                    let tls = tls::connect_tls(tcp, host, Arc::clone(tls_config)).await?;
+                    MaybeTlsStream::Tls(Box::new(tls))
+                }
+                None => MaybeTlsStream::Plain(tcp),
+            };
             let (ws, _response) =
-                clarion_ws::client_handshake(tcp, &self.uri, &self.config, &HeaderMap::new())
+                clarion_ws::client_handshake(stream, &self.uri, &self.config, &HeaderMap::new())
                     .await?;
             anyhow::Ok(ws)
         };
@@ -181,8 +198,9 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn refuses_wss_and_other_schemes() {
-        let err = Target::resolve("wss://127.0.0.1:1/", Config::default(), Vec::new())
+    async fn refuses_other_schemes() {
+        let options = TlsClientOptions::default();
+        let err = Target::resolve("http://127.0.0.1:1/", Config::default(), Vec::new(), &options)
             .await
             .unwrap_err();
         assert!(err.to_string().contains("ws://"), "{err}");
