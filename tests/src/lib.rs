@@ -13,4 +13,5 @@
 
 pub mod compression;
 pub mod harness;
+pub mod hub_server;
 pub mod scenario;

@@ -25,14 +25,25 @@ enum Command {
     /// Load-test any WebSocket echo server: throughput, latency, memory per
     /// connection, handshake rate.
     Bench(cmd::bench::BenchArgs),
+    /// Run the real-time server: channels, presence, history, the server
+    /// API, metrics, and the demo at http://ADDR/.
+    Serve(cmd::serve::ServeArgs),
+    /// Mint an HS256 token for `clarion serve` (tests and demos).
+    Token(cmd::token::TokenArgs),
+    /// Publish into a channel through the server API.
+    Publish(cmd::publish::PublishArgs),
 }
 
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
-    init_logging(&cli.log);
+    // `serve` sets up its own logs (text or JSON, from its config).
+    if !matches!(cli.command, Command::Serve(_)) {
+        init_logging(&cli.log);
+    }
     let command = match cli.command {
         // The benchmark picks its own runtime (`--threads`).
         Command::Bench(args) => return exit_with(cmd::bench::run(args)),
+        Command::Token(args) => return exit_with(cmd::token::run(args)),
         command => command,
     };
     let runtime = match tokio::runtime::Builder::new_multi_thread()
@@ -49,6 +60,9 @@ fn main() -> std::process::ExitCode {
         match command {
             Command::Echo(args) => cmd::echo::run(args).await,
             Command::Connect(args) => cmd::connect::run(args).await,
+            Command::Serve(args) => cmd::serve::run(args).await,
+            Command::Publish(args) => cmd::publish::run(args).await,
+            Command::Token(_) => unreachable!("handled before the runtime starts"),
             Command::Bench(_) => unreachable!("handled before the runtime starts"),
         }
     });

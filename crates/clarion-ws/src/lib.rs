@@ -75,5 +75,5 @@ pub use crate::error::{Error, TrySendError};
 pub use crate::incoming::Incoming;
 pub use crate::socket::WebSocket;
 pub use crate::split::{ReuniteError, WebSocketReader, WebSocketWriter};
-pub use crate::upgrade::{prepare_upgrade, Upgrade};
 pub use crate::trim::{HeapTrimmer, TrackedConnection};
+pub use crate::upgrade::{prepare_upgrade, Upgrade};

@@ -4,3 +4,6 @@ pub(crate) mod bench;
 pub(crate) mod connect;
 pub(crate) mod duration;
 pub(crate) mod echo;
+pub(crate) mod publish;
+pub(crate) mod serve;
+pub(crate) mod token;

@@ -1,0 +1,102 @@
+//! `clarion serve`: the real-time server (`clarion_server`), with flags
+//! that override the config file and `CLARION_*` variables.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clarion_server::{ConfigSources, Override, Server};
+
+/// Arguments of `clarion serve`.
+#[derive(Debug, clap::Args)]
+pub(crate) struct ServeArgs {
+    /// TOML config file (every key: docs/server.md). Without it: the
+    /// defaults, with the demo namespaces `chat` and `leaderboard`.
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// Check the configuration (file, environment, flags), print what is
+    /// wrong, and exit: 0 if it is valid, 1 if not.
+    #[arg(long)]
+    check_config: bool,
+    /// Address to listen on (port 0 picks a free one). Default 127.0.0.1:8000.
+    #[arg(long, value_name = "ADDR")]
+    listen: Option<String>,
+    /// PEM certificate chain: serve https:// and wss:// (needs --tls-key).
+    #[arg(long, requires = "tls_key")]
+    tls_cert: Option<PathBuf>,
+    /// PEM private key for --tls-cert.
+    #[arg(long, requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
+    /// Log lines as `text` or `json`.
+    #[arg(long, value_name = "FORMAT")]
+    log_format: Option<String>,
+    /// The server API key (`Authorization: apikey KEY`).
+    #[arg(long, value_name = "KEY")]
+    api_key: Option<String>,
+    /// HS256 secret for connection and subscription tokens.
+    #[arg(long, value_name = "SECRET")]
+    hmac_secret: Option<String>,
+    /// Allow browser pages from this origin (repeatable; `*` for any).
+    #[arg(long = "allowed-origin", value_name = "PATTERN")]
+    allowed_origins: Vec<String>,
+    /// Refuse connections without a token.
+    #[arg(long)]
+    no_anonymous: bool,
+    /// Time given to clients to close on SIGTERM/Ctrl-C (`10s`).
+    #[arg(long, value_name = "DURATION")]
+    shutdown_timeout: Option<String>,
+}
+
+impl ServeArgs {
+    fn sources(&self) -> ConfigSources {
+        let mut flags = Vec::new();
+        let mut string = |key: &str, value: &Option<String>| {
+            if let Some(value) = value {
+                flags.push((key.to_owned(), Override::Str(value.clone())));
+            }
+        };
+        string("listen", &self.listen);
+        string("log_format", &self.log_format);
+        string("api.key", &self.api_key);
+        string("auth.hmac_secret", &self.hmac_secret);
+        string("shutdown_timeout", &self.shutdown_timeout);
+        let path = |p: &Option<PathBuf>| p.as_ref().map(|p| p.display().to_string());
+        string("tls.cert", &path(&self.tls_cert));
+        string("tls.key", &path(&self.tls_key));
+        if !self.allowed_origins.is_empty() {
+            let list = Override::List(self.allowed_origins.clone());
+            flags.push(("websocket.allowed_origins".into(), list));
+        }
+        if self.no_anonymous {
+            flags.push(("auth.allow_anonymous".into(), Override::Bool(false)));
+        }
+        ConfigSources {
+            file: self.config.clone(),
+            env: std::env::vars().collect(),
+            flags,
+        }
+    }
+}
+
+pub(crate) async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
+    let config = match clarion_server::config::load(&args.sources()) {
+        Ok(config) => config,
+        Err(errors) => {
+            for error in &errors {
+                eprintln!("clarion serve: config: {error}");
+            }
+            return Ok(ExitCode::FAILURE);
+        }
+    };
+    if args.check_config {
+        println!("config OK");
+        return Ok(ExitCode::SUCCESS);
+    }
+    clarion_server::init_logging(config.log_format, &config.log_level);
+    let server = Server::bind(config).await?;
+    // The first line on stdout says where we listen (scripts read it).
+    println!("listening on {}", server.url());
+    tracing::info!(url = %server.url(), "serving (demo at /)");
+    server.run_until(clarion_server::shutdown_signal()).await?;
+    tracing::info!("stopped");
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,275 @@
+//! The server API: `POST /api/{method}` with a JSON body and
+//! `Authorization: apikey <key>`. Success is `200 {"result": ...}`; every
+//! failure is `{"error": {"code", "message", "temporary"}}` with the HTTP
+//! status: 400 (bad JSON or params), 401 (missing or wrong key), 404
+//! (unknown method), 413 (body over `api.max_body_bytes`), and for the
+//! hub's own errors (the codes of `docs/protocol.md`) 400, or 503 when
+//! temporary.
+
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::extract::{Path, State};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use bytes::Bytes;
+use clarion_wire::{Data, DisconnectCode, DisconnectPush, ErrorCode, ReplyError, StreamPosition};
+use http::{HeaderMap, StatusCode};
+use http_body_util::{BodyExt, Limited};
+use serde::de::DeserializeOwned;
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use crate::metrics;
+use crate::server::App;
+
+/// The API's methods.
+pub(crate) const METHODS: &[&str] = &[
+    "publish",
+    "broadcast",
+    "presence",
+    "presence_stats",
+    "history",
+    "channels",
+    "disconnect",
+    "info",
+];
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PublishParams {
+    channel: String,
+    data: Data,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct BroadcastParams {
+    channels: Vec<String>,
+    data: Data,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ChannelParams {
+    channel: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct HistoryParams {
+    channel: String,
+    #[serde(default)]
+    limit: u32,
+    #[serde(default)]
+    since: Option<StreamPosition>,
+    #[serde(default)]
+    reverse: bool,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DisconnectParams {
+    user: String,
+    /// Ask the clients to reconnect (4005) rather than stay away (4502).
+    #[serde(default)]
+    reconnect: bool,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NoParams {}
+
+/// An API failure: HTTP status and the error body.
+struct ApiError(StatusCode, ReplyError);
+
+impl ApiError {
+    fn new(status: StatusCode, code: ErrorCode, message: impl Into<String>) -> ApiError {
+        ApiError(status, ReplyError::with_message(code, message))
+    }
+
+    fn from_hub(error: ReplyError) -> ApiError {
+        let status = match error.temporary {
+            true => StatusCode::SERVICE_UNAVAILABLE,
+            false => StatusCode::BAD_REQUEST,
+        };
+        ApiError(status, error)
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        (self.0, Json(json!({ "error": self.1 }))).into_response()
+    }
+}
+
+/// `POST /api/{method}`.
+pub(crate) async fn handler(
+    State(app): State<Arc<App>>,
+    Path(method): Path<String>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    let response = match handle(&app, &method, &headers, body).await {
+        Ok(result) => (StatusCode::OK, Json(json!({ "result": result }))).into_response(),
+        Err(error) => error.into_response(),
+    };
+    let label = match METHODS.contains(&method.as_str()) {
+        true => method.as_str(),
+        false => "unknown",
+    };
+    metrics::api(label, response.status().as_u16());
+    response
+}
+
+async fn handle(
+    app: &App,
+    method: &str,
+    headers: &HeaderMap,
+    body: Body,
+) -> Result<Value, ApiError> {
+    authorize(app, headers)?;
+    if !METHODS.contains(&method) {
+        let message = format!("unknown method {method:?}");
+        return Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            ErrorCode::MethodNotFound,
+            message,
+        ));
+    }
+    let body = read_body(body, app.config.api.max_body_bytes).await?;
+    dispatch(app, method, &body).await
+}
+
+/// `Authorization: apikey <key>`, compared in constant time.
+fn authorize(app: &App, headers: &HeaderMap) -> Result<(), ApiError> {
+    let unauthorized =
+        |m: &str| ApiError::new(StatusCode::UNAUTHORIZED, ErrorCode::Unauthorized, m);
+    let Some(key) = app.config.api.key.as_deref() else {
+        return Err(unauthorized("the server API is disabled (no api.key)"));
+    };
+    let given = headers
+        .get(http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("apikey "))
+        .ok_or_else(|| unauthorized("missing `Authorization: apikey <key>`"))?;
+    match constant_time_eq(given.trim().as_bytes(), key.as_bytes()) {
+        true => Ok(()),
+        false => Err(unauthorized("wrong API key")),
+    }
+}
+
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    if a.len() != b.len() {
+        return false;
+    }
+    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+async fn read_body(body: Body, limit: usize) -> Result<Bytes, ApiError> {
+    let too_large = || {
+        let message = format!("request body over {limit} bytes");
+        ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            ErrorCode::LimitExceeded,
+            message,
+        )
+    };
+    match Limited::new(body, limit).collect().await {
+        Ok(collected) => Ok(collected.to_bytes()),
+        Err(e) if e.is::<http_body_util::LengthLimitError>() => Err(too_large()),
+        Err(e) => Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            ErrorCode::BadRequest,
+            format!("reading the body: {e}"),
+        )),
+    }
+}
+
+fn params<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
+    // An empty body is an empty object (`info`, `channels`).
+    let body = if body.iter().all(u8::is_ascii_whitespace) {
+        b"{}".as_slice()
+    } else {
+        body
+    };
+    serde_json::from_slice(body).map_err(|e| {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            ErrorCode::BadRequest,
+            format!("bad JSON: {e}"),
+        )
+    })
+}
+
+fn to_value<T: serde::Serialize>(value: T) -> Result<Value, ApiError> {
+    serde_json::to_value(value).map_err(|e| {
+        ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            ErrorCode::Internal,
+            e.to_string(),
+        )
+    })
+}
+
+async fn dispatch(app: &App, method: &str, body: &[u8]) -> Result<Value, ApiError> {
+    let hub = &app.hub;
+    match method {
+        "publish" => {
+            let p: PublishParams = params(body)?;
+            let result = hub.publish(&p.channel, p.data).await;
+            to_value(result.map_err(ApiError::from_hub)?)
+        }
+        "broadcast" => {
+            let p: BroadcastParams = params(body)?;
+            let results = hub.broadcast(&p.channels, p.data).await;
+            let responses: Vec<Value> = results
+                .into_iter()
+                .map(|r| match r {
+                    Ok(result) => json!({ "result": result }),
+                    Err(error) => json!({ "error": error }),
+                })
+                .collect();
+            Ok(json!({ "responses": responses }))
+        }
+        "presence" => {
+            let p: ChannelParams = params(body)?;
+            to_value(hub.presence(&p.channel).await.map_err(ApiError::from_hub)?)
+        }
+        "presence_stats" => {
+            let p: ChannelParams = params(body)?;
+            to_value(
+                hub.presence_stats(&p.channel)
+                    .await
+                    .map_err(ApiError::from_hub)?,
+            )
+        }
+        "history" => {
+            let p: HistoryParams = params(body)?;
+            let page = hub.history(&p.channel, p.limit, p.since, p.reverse).await;
+            to_value(page.map_err(ApiError::from_hub)?)
+        }
+        "channels" => {
+            let _: NoParams = params(body)?;
+            Ok(json!({ "channels": hub.channels() }))
+        }
+        "disconnect" => {
+            let p: DisconnectParams = params(body)?;
+            let code = match p.reconnect {
+                true => DisconnectCode::ForceReconnect,
+                false => DisconnectCode::ForceNoReconnect,
+            };
+            let n = hub.disconnect_user(&p.user, DisconnectPush::new(code));
+            Ok(json!({ "disconnected": n }))
+        }
+        "info" => {
+            let _: NoParams = params(body)?;
+            to_value(hub.info())
+        }
+        _ => Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            ErrorCode::MethodNotFound,
+            method,
+        )),
+    }
+}

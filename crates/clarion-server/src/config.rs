@@ -1,0 +1,495 @@
+//! Configuration: a TOML file (raw), then `CLARION_*` environment
+//! variables, then command-line flags, each overriding the one before, and
+//! only then validated into a [`ServerConfig`]. Every key, its default and
+//! why: `docs/server.md`.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use clarion_hub::{HubConfig, NamespaceOptions};
+use serde::{Deserialize, Deserializer};
+
+/// The server's whole configuration, validated.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ServerConfig {
+    /// Address to listen on. Default `127.0.0.1:8000`: loopback until an
+    /// operator decides to expose it.
+    pub listen: SocketAddr,
+    /// `text` or `json` log lines (stderr). Default `text`.
+    pub log_format: LogFormat,
+    /// Log filter (`info`, `debug`, `clarion_server=debug`). Default `info`.
+    pub log_level: String,
+    /// Time given to clients to close on SIGTERM/Ctrl-C. Default 10 s.
+    #[serde(deserialize_with = "duration")]
+    pub shutdown_timeout: Duration,
+    /// TLS (wss:// and https://).
+    pub tls: TlsConfig,
+    /// Connection and subscription tokens.
+    pub auth: AuthConfig,
+    /// The server API under `/api`.
+    pub api: ApiConfig,
+    /// The WebSocket endpoint `/connection/websocket`.
+    pub websocket: WebSocketConfig,
+    /// Namespaces, queues, presence: the engine. Default: the demo
+    /// namespaces `chat` and `leaderboard` (see [`demo_hub`]).
+    #[serde(default = "demo_hub")]
+    pub hub: HubConfig,
+}
+
+/// Log line format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// Human-readable lines.
+    #[default]
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+/// TLS settings: both files or neither.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TlsConfig {
+    /// PEM certificate chain. Default none (plain HTTP).
+    pub cert: Option<PathBuf>,
+    /// PEM private key.
+    pub key: Option<PathBuf>,
+}
+
+/// Who may connect and how tokens are checked.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AuthConfig {
+    /// Connections without a token are accepted as anonymous (user `""`).
+    /// Default true, so the demo works without tokens; turn it off in
+    /// production. Namespaces still decide whether anonymous sessions may
+    /// subscribe (`allow_anonymous`).
+    pub allow_anonymous: bool,
+    /// HS256 secret for connection and subscription tokens. Default none.
+    pub hmac_secret: Option<String>,
+    /// RS256 public key (PEM file). Default none.
+    pub rsa_public_key: Option<PathBuf>,
+    /// ES256 public key (PEM file). Default none.
+    pub ecdsa_public_key: Option<PathBuf>,
+    /// Seconds of clock skew allowed on `exp`. Default 0: we are the issuer's
+    /// clock-synced peer, and an expired token is expired.
+    pub leeway_secs: u64,
+}
+
+impl Default for AuthConfig {
+    fn default() -> AuthConfig {
+        AuthConfig {
+            allow_anonymous: true,
+            hmac_secret: None,
+            rsa_public_key: None,
+            ecdsa_public_key: None,
+            leeway_secs: 0,
+        }
+    }
+}
+
+/// The server API.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ApiConfig {
+    /// The key backends send as `Authorization: apikey <key>`. Default
+    /// none: every API call gets 401 until one is set.
+    pub key: Option<String>,
+    /// Largest request body. Default 64 KiB: a publication is a message,
+    /// not a file.
+    pub max_body_bytes: usize,
+}
+
+impl Default for ApiConfig {
+    fn default() -> ApiConfig {
+        ApiConfig {
+            key: None,
+            max_body_bytes: 64 * 1024,
+        }
+    }
+}
+
+/// The WebSocket endpoint.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct WebSocketConfig {
+    /// Origins browser pages may connect from (`https://app.example.com`,
+    /// `https://*.example.com`); `["*"]` allows any. Default (empty):
+    /// `http://127.0.0.1:PORT` and `http://localhost:PORT` of `listen`, so
+    /// the demo works and nothing else does. Requests without `Origin`
+    /// (non-browser clients) are allowed.
+    pub allowed_origins: Vec<String>,
+    /// Open WebSocket connections; more get 503. Default 100,000.
+    pub max_connections: usize,
+    /// Time for the client to send `connect` after the upgrade. Default
+    /// 10 s.
+    #[serde(deserialize_with = "duration")]
+    pub connect_timeout: Duration,
+    /// Close a connection silent for this long (a ping goes out at half).
+    /// Default 120 s.
+    #[serde(deserialize_with = "duration")]
+    pub idle_timeout: Duration,
+    /// Accept permessage-deflate. Default false: about 300 KiB per
+    /// connection with context takeover; publications are compressed once
+    /// without it when on.
+    pub compression: bool,
+}
+
+impl Default for WebSocketConfig {
+    fn default() -> WebSocketConfig {
+        WebSocketConfig {
+            allowed_origins: Vec::new(),
+            max_connections: 100_000,
+            connect_timeout: Duration::from_secs(10),
+            idle_timeout: Duration::from_secs(120),
+            compression: false,
+        }
+    }
+}
+
+impl Default for ServerConfig {
+    fn default() -> ServerConfig {
+        ServerConfig {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8000)),
+            log_format: LogFormat::Text,
+            log_level: "info".into(),
+            shutdown_timeout: Duration::from_secs(10),
+            tls: TlsConfig::default(),
+            auth: AuthConfig::default(),
+            api: ApiConfig::default(),
+            websocket: WebSocketConfig::default(),
+            hub: demo_hub(),
+        }
+    }
+}
+
+/// The hub of the default configuration: `chat` (client publish,
+/// presence, join/leave, 100 messages of history for 10 minutes) and
+/// `leaderboard` (client publish, 1000 scores for an hour), both open to
+/// anonymous clients, which is what the demo page needs.
+pub fn demo_hub() -> HubConfig {
+    let chat = NamespaceOptions {
+        allow_publish: true,
+        presence: true,
+        join_leave: true,
+        history_size: 100,
+        history_ttl: Duration::from_secs(600),
+        allow_history: true,
+        allow_anonymous: true,
+        ..NamespaceOptions::default()
+    };
+    let leaderboard = NamespaceOptions {
+        allow_publish: true,
+        history_size: 1000,
+        history_ttl: Duration::from_secs(3600),
+        allow_history: true,
+        allow_anonymous: true,
+        ..NamespaceOptions::default()
+    };
+    HubConfig {
+        namespaces: HashMap::from([("chat".into(), chat), ("leaderboard".into(), leaderboard)]),
+        ..HubConfig::default()
+    }
+}
+
+/// Environment variables and the keys they set (value parsed as a TOML
+/// value when it is one, e.g. `true`, `8`, `["a","b"]`, else a string).
+pub const ENV_OVERRIDES: &[(&str, &str)] = &[
+    ("CLARION_LISTEN", "listen"),
+    ("CLARION_LOG_FORMAT", "log_format"),
+    ("CLARION_LOG_LEVEL", "log_level"),
+    ("CLARION_SHUTDOWN_TIMEOUT", "shutdown_timeout"),
+    ("CLARION_TLS_CERT", "tls.cert"),
+    ("CLARION_TLS_KEY", "tls.key"),
+    ("CLARION_ALLOW_ANONYMOUS", "auth.allow_anonymous"),
+    ("CLARION_HMAC_SECRET", "auth.hmac_secret"),
+    ("CLARION_RSA_PUBLIC_KEY", "auth.rsa_public_key"),
+    ("CLARION_ECDSA_PUBLIC_KEY", "auth.ecdsa_public_key"),
+    ("CLARION_API_KEY", "api.key"),
+    ("CLARION_API_MAX_BODY_BYTES", "api.max_body_bytes"),
+    ("CLARION_ALLOWED_ORIGINS", "websocket.allowed_origins"),
+    ("CLARION_MAX_CONNECTIONS", "websocket.max_connections"),
+    ("CLARION_COMPRESSION", "websocket.compression"),
+];
+
+/// Where each layer of configuration comes from.
+#[derive(Debug, Clone, Default)]
+pub struct ConfigSources {
+    /// The TOML file, if any.
+    pub file: Option<PathBuf>,
+    /// Environment variables (normally `std::env::vars()`).
+    pub env: Vec<(String, String)>,
+    /// Flag overrides: dotted key (`api.key`) and value, applied last.
+    pub flags: Vec<(String, Override)>,
+}
+
+/// A value set by a command-line flag.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Override {
+    /// A string (addresses, paths, keys, durations like `"10s"`).
+    Str(String),
+    /// A switch.
+    Bool(bool),
+    /// A list (`allowed_origins`).
+    List(Vec<String>),
+}
+
+impl Override {
+    fn into_toml(self) -> toml::Value {
+        match self {
+            Override::Str(s) => toml::Value::String(s),
+            Override::Bool(b) => toml::Value::Boolean(b),
+            Override::List(l) => {
+                toml::Value::Array(l.into_iter().map(toml::Value::String).collect())
+            }
+        }
+    }
+}
+
+/// Loads and validates; every problem found is in the error list.
+pub fn load(sources: &ConfigSources) -> Result<ServerConfig, Vec<String>> {
+    let mut tree = match &sources.file {
+        Some(path) => read_file(path).map_err(|e| vec![e])?,
+        None => toml::Table::new(),
+    };
+    let env: HashMap<&str, &str> = sources
+        .env
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    for (var, key) in ENV_OVERRIDES {
+        if let Some(value) = env.get(var) {
+            set(&mut tree, key, env_value(key, value));
+        }
+    }
+    for (key, value) in &sources.flags {
+        set(&mut tree, key, value.clone().into_toml());
+    }
+    let config: ServerConfig = ServerConfig::deserialize(tree).map_err(|e| vec![e.to_string()])?;
+    let errors = config.problems();
+    match errors.is_empty() {
+        true => Ok(config),
+        false => Err(errors),
+    }
+}
+
+fn read_file(path: &Path) -> Result<toml::Table, String> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    text.parse::<toml::Table>()
+        .map_err(|e| format!("{}: {e}", path.display()))
+}
+
+/// An environment value: TOML if it parses as one (a list for
+/// `allowed_origins` may also be comma-separated), else a plain string.
+fn env_value(key: &str, raw: &str) -> toml::Value {
+    let parsed = format!("v = {raw}").parse::<toml::Table>();
+    if let Ok(mut table) = parsed {
+        if let Some(value) = table.remove("v") {
+            return value;
+        }
+    }
+    if key.ends_with("allowed_origins") {
+        let list = raw.split(',').map(|s| toml::Value::String(s.trim().into()));
+        return toml::Value::Array(list.collect());
+    }
+    toml::Value::String(raw.to_owned())
+}
+
+/// Sets a dotted key in the tree, creating tables on the way.
+fn set(tree: &mut toml::Table, key: &str, value: toml::Value) {
+    let mut parts: Vec<&str> = key.split('.').collect();
+    let last = parts.pop().unwrap_or(key);
+    let mut table = tree;
+    for part in parts {
+        let entry = table
+            .entry(part.to_owned())
+            .or_insert_with(|| toml::Value::Table(toml::Table::new()));
+        if !entry.is_table() {
+            *entry = toml::Value::Table(toml::Table::new());
+        }
+        let toml::Value::Table(next) = entry else {
+            unreachable!("just made a table")
+        };
+        table = next;
+    }
+    table.insert(last.to_owned(), value);
+}
+
+impl ServerConfig {
+    /// Problems serde cannot see: combinations, files, limits.
+    pub fn problems(&self) -> Vec<String> {
+        let mut errors = Vec::new();
+        if let Err(e) = self.hub.validate() {
+            errors.push(format!("hub: {e}"));
+        }
+        if self.tls.cert.is_some() != self.tls.key.is_some() {
+            errors.push("tls: set both cert and key, or neither".into());
+        }
+        for path in [&self.tls.cert, &self.tls.key].into_iter().flatten() {
+            if !path.is_file() {
+                errors.push(format!("tls: {} does not exist", path.display()));
+            }
+        }
+        let keys = [&self.auth.rsa_public_key, &self.auth.ecdsa_public_key];
+        for path in keys.into_iter().flatten() {
+            if !path.is_file() {
+                errors.push(format!("auth: {} does not exist", path.display()));
+            }
+        }
+        if self.auth.hmac_secret.as_deref().is_some_and(str::is_empty) {
+            errors.push("auth.hmac_secret is empty".into());
+        }
+        if self.api.key.as_deref().is_some_and(str::is_empty) {
+            errors.push("api.key is empty (leave it out to disable the API)".into());
+        }
+        if self.api.max_body_bytes == 0 || self.websocket.max_connections == 0 {
+            errors.push("api.max_body_bytes and websocket.max_connections must be > 0".into());
+        }
+        if self.websocket.connect_timeout.is_zero() || self.shutdown_timeout.is_zero() {
+            errors.push("websocket.connect_timeout and shutdown_timeout must be > 0".into());
+        }
+        if let Err(e) = self.origin_policy(self.listen.port()) {
+            errors.push(format!("websocket.allowed_origins: {e}"));
+        }
+        if let Err(e) = crate::auth::Keys::load(&self.auth) {
+            errors.push(format!("auth: {e}"));
+        }
+        errors
+    }
+
+    /// The Origin allow-list for a server listening on `port`.
+    pub fn origin_policy(
+        &self,
+        port: u16,
+    ) -> Result<clarion_ws::proto::handshake::OriginPolicy, String> {
+        use clarion_ws::proto::handshake::OriginPolicy;
+        let origins = &self.websocket.allowed_origins;
+        if origins.iter().any(|o| o == "*") {
+            return Ok(OriginPolicy::any());
+        }
+        let defaults = [
+            format!("http://127.0.0.1:{port}"),
+            format!("http://localhost:{port}"),
+            format!("https://127.0.0.1:{port}"),
+            format!("https://localhost:{port}"),
+        ];
+        let patterns = match origins.is_empty() {
+            true => defaults.as_slice(),
+            false => origins.as_slice(),
+        };
+        OriginPolicy::from_patterns(patterns)
+            .map(|p| p.allow_missing(true))
+            .map_err(|e| e.to_string())
+    }
+}
+
+/// Seconds (`300`) or a string with a unit (`"500ms"`, `"30s"`, `"5m"`,
+/// `"2h"`, `"1d"`), as in the hub's config.
+fn duration<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Raw {
+        Secs(u64),
+        Text(String),
+    }
+    match Raw::deserialize(d)? {
+        Raw::Secs(s) => Ok(Duration::from_secs(s)),
+        Raw::Text(t) => parse_duration(&t).ok_or_else(|| {
+            serde::de::Error::custom(format_args!("invalid duration {t:?} (e.g. \"30s\")"))
+        }),
+    }
+}
+
+/// `"500ms"`, `"30s"`, `"5m"`, `"2h"`, `"1d"`.
+pub fn parse_duration(text: &str) -> Option<Duration> {
+    let split = text.find(|c: char| !c.is_ascii_digit())?;
+    let (num, unit) = text.split_at(split);
+    let n: u64 = num.parse().ok()?;
+    let ms = match unit {
+        "ms" => 1,
+        "s" => 1000,
+        "m" => 60_000,
+        "h" => 3_600_000,
+        "d" => 86_400_000,
+        _ => return None,
+    };
+    Some(Duration::from_millis(n.checked_mul(ms)?))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sources(file_text: Option<&str>, env: &[(&str, &str)]) -> ConfigSources {
+        let file = file_text.map(|text| {
+            let dir = std::env::temp_dir().join(format!("clarion-cfg-{}", std::process::id()));
+            std::fs::create_dir_all(&dir).unwrap();
+            let path = dir.join(format!("{}.toml", text.len()));
+            std::fs::write(&path, text).unwrap();
+            path
+        });
+        ConfigSources {
+            file,
+            env: env
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+            flags: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn defaults_have_the_demo_namespaces() {
+        let config = load(&ConfigSources::default()).unwrap();
+        assert!(config.hub.namespaces["chat"].presence);
+        assert!(config.hub.namespaces["leaderboard"].allow_publish);
+        assert!(config.auth.allow_anonymous);
+        assert!(config.api.key.is_none());
+    }
+
+    #[test]
+    fn file_then_env_then_flags() {
+        let mut src = sources(
+            Some("listen = \"127.0.0.1:1\"\n[api]\nkey = \"file\"\nmax_body_bytes = 10\n"),
+            &[
+                ("CLARION_API_KEY", "env"),
+                ("CLARION_LISTEN", "127.0.0.1:2"),
+            ],
+        );
+        let config = load(&src).unwrap();
+        assert_eq!(config.api.key.as_deref(), Some("env"));
+        assert_eq!(config.listen.port(), 2);
+        assert_eq!(config.api.max_body_bytes, 10);
+        src.flags
+            .push(("listen".into(), Override::Str("127.0.0.1:3".into())));
+        assert_eq!(load(&src).unwrap().listen.port(), 3);
+    }
+
+    #[test]
+    fn errors_are_listed() {
+        let src = sources(
+            Some("[tls]\ncert = \"/nope.pem\"\n[api]\nkey = \"\"\n[hub.namespaces.x]\nhistory_size = 3\n"),
+            &[],
+        );
+        let errors = load(&src).unwrap_err();
+        assert!(errors.len() >= 3, "{errors:?}");
+        assert!(load(&sources(Some("nope = 1"), &[])).is_err());
+    }
+
+    #[test]
+    fn origins_default_to_loopback_of_the_port() {
+        let config = ServerConfig::default();
+        let policy = config.origin_policy(8080).unwrap();
+        assert!(policy.check(Some("http://localhost:8080"), "x").is_ok());
+        assert!(policy.check(Some("http://evil.example"), "x").is_err());
+        assert!(policy.check(None, "x").is_ok());
+        let env = sources(None, &[("CLARION_ALLOWED_ORIGINS", "https://a.example,*")]);
+        let any = load(&env).unwrap().origin_policy(1).unwrap();
+        assert!(any.is_any());
+    }
+}

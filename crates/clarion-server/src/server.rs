@@ -1,0 +1,298 @@
+//! The listener, the routes and graceful shutdown.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::State;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::Router;
+use clarion_hub::Hub;
+use clarion_wire::{DisconnectCode, DisconnectPush, SUBPROTOCOL_JSON};
+use clarion_ws::proto::handshake::OriginPolicy;
+use clarion_ws::tls::TlsAcceptor;
+use http::StatusCode;
+use hyper_util::rt::TokioIo;
+use hyper_util::service::TowerToHyperService;
+use metrics_exporter_prometheus::PrometheusHandle;
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::net::TcpListener;
+use tokio::sync::{watch, Notify};
+
+use crate::auth::Keys;
+use crate::config::ServerConfig;
+use crate::{api, metrics, web, ws};
+
+/// Why the server could not start or run.
+#[derive(Debug)]
+pub struct ServeError(String);
+
+impl std::fmt::Display for ServeError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for ServeError {}
+
+/// What every request and connection shares.
+pub(crate) struct App {
+    pub(crate) hub: Hub,
+    pub(crate) keys: Keys,
+    pub(crate) config: ServerConfig,
+    pub(crate) ws_config: clarion_ws::Config,
+    pub(crate) origins: OriginPolicy,
+    metrics: PrometheusHandle,
+    shutdown: watch::Receiver<bool>,
+    /// Open WebSocket connections.
+    pub(crate) open: AtomicUsize,
+    /// Notified whenever a WebSocket connection ends.
+    pub(crate) closed: Notify,
+}
+
+impl App {
+    pub(crate) fn is_shutting_down(&self) -> bool {
+        *self.shutdown.borrow()
+    }
+}
+
+/// A bound server: [`Server::bind`], print [`Server::url`], then
+/// [`Server::run_until`].
+pub struct Server {
+    listener: TcpListener,
+    tls: Option<TlsAcceptor>,
+    app: Arc<App>,
+    stop: watch::Sender<bool>,
+}
+
+impl std::fmt::Debug for Server {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Server")
+            .field("listen", &self.listener.local_addr().ok())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Server {
+    /// Starts the hub, loads keys and the certificate, and binds `listen`.
+    pub async fn bind(config: ServerConfig) -> Result<Server, ServeError> {
+        let fail = |what: &str, e: &dyn std::fmt::Display| ServeError(format!("{what}: {e}"));
+        let problems = config.problems();
+        if !problems.is_empty() {
+            return Err(ServeError(problems.join("; ")));
+        }
+        let tls = match (&config.tls.cert, &config.tls.key) {
+            (Some(cert), Some(key)) => {
+                Some(TlsAcceptor::from_pem_files(cert, key).map_err(|e| fail("tls", &e))?)
+            }
+            _ => None,
+        };
+        let listener = TcpListener::bind(config.listen)
+            .await
+            .map_err(|e| fail(&format!("cannot listen on {}", config.listen), &e))?;
+        let port = listener
+            .local_addr()
+            .map_err(|e| fail("listen", &e))?
+            .port();
+        let origins = config
+            .origin_policy(port)
+            .map_err(|e| fail("origins", &e))?;
+        let keys = Keys::load(&config.auth).map_err(|e| fail("auth", &e))?;
+        let verifier = Arc::new(Keys::load(&config.auth).map_err(|e| fail("auth", &e))?);
+        let hub = Hub::builder(config.hub.clone())
+            .token_verifier(verifier)
+            .build()
+            .await
+            .map_err(|e| fail("hub", &e))?;
+        let (stop, shutdown) = watch::channel(false);
+        let app = Arc::new(App {
+            hub,
+            keys,
+            ws_config: ws_config(&config),
+            origins,
+            metrics: metrics::install(),
+            shutdown,
+            open: AtomicUsize::new(0),
+            closed: Notify::new(),
+            config,
+        });
+        Ok(Server {
+            listener,
+            tls,
+            app,
+            stop,
+        })
+    }
+
+    /// The address bound (with the port picked for `:0`).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.listener.local_addr().unwrap_or(self.app.config.listen)
+    }
+
+    /// `http://ADDR` or `https://ADDR`.
+    pub fn url(&self) -> String {
+        let scheme = if self.tls.is_some() { "https" } else { "http" };
+        format!("{scheme}://{}", self.local_addr())
+    }
+
+    /// Serves until `stop` resolves, then shuts down gracefully: no new
+    /// connections, every session disconnected with code 4000 (WebSocket
+    /// close 1001, going away), at most `shutdown_timeout` for them to end.
+    pub async fn run_until(self, stop: impl Future<Output = ()>) -> Result<(), ServeError> {
+        let router = router(self.app.clone());
+        tokio::pin!(stop);
+        loop {
+            tokio::select! {
+                accepted = self.listener.accept() => match accepted {
+                    Ok((tcp, _peer)) => {
+                        let _ = tcp.set_nodelay(true);
+                        spawn_http(tcp, self.tls.clone(), router.clone(), self.app.shutdown.clone());
+                    }
+                    Err(err) => {
+                        tracing::warn!(error = %err, "accept failed");
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                    }
+                },
+                () = &mut stop => break,
+            }
+        }
+        drop(self.listener);
+        let _ = self.stop.send(true);
+        let app = &self.app;
+        let open = app.open.load(Ordering::Relaxed);
+        tracing::info!(
+            open,
+            "shutting down: disconnecting clients (1001 going away)"
+        );
+        app.hub
+            .disconnect_all(DisconnectPush::new(DisconnectCode::Shutdown));
+        let all_closed = async {
+            while app.open.load(Ordering::Relaxed) > 0 {
+                let closed = app.closed.notified();
+                tokio::select! {
+                    () = closed => {}
+                    () = tokio::time::sleep(Duration::from_millis(50)) => {}
+                }
+            }
+        };
+        if tokio::time::timeout(app.config.shutdown_timeout, all_closed)
+            .await
+            .is_err()
+        {
+            let left = app.open.load(Ordering::Relaxed);
+            tracing::warn!(left, "shutdown timeout: dropping the connections left");
+        }
+        Ok(())
+    }
+}
+
+fn ws_config(config: &ServerConfig) -> clarion_ws::Config {
+    let mut ws = clarion_ws::Config::default();
+    ws.subprotocols = vec![SUBPROTOCOL_JSON.to_owned()];
+    ws.idle_timeout = Some(config.websocket.idle_timeout);
+    ws.deflate.enabled = config.websocket.compression;
+    // The hub answers frames over its limit with 4503; above twice the
+    // limit the WebSocket layer refuses to buffer them (1009).
+    let limit = config.hub.max_frame_bytes.saturating_mul(2).max(64 * 1024);
+    ws.protocol.max_message_size = limit;
+    ws.protocol.max_frame_size = ws.protocol.max_frame_size.min(limit);
+    ws
+}
+
+fn router(app: Arc<App>) -> Router {
+    Router::new()
+        .route("/connection/websocket", get(ws::handler))
+        .route("/api/{method}", post(api::handler))
+        .route("/metrics", get(metrics_page))
+        .route("/healthz", get(|| async { "ok\n" }))
+        .route("/readyz", get(readyz))
+        .merge(web::routes())
+        .with_state(app)
+}
+
+async fn metrics_page(State(app): State<Arc<App>>) -> Response {
+    let body = metrics::render(&app.metrics, &app.hub);
+    let content_type = "text/plain; version=0.0.4; charset=utf-8";
+    ([(http::header::CONTENT_TYPE, content_type)], body).into_response()
+}
+
+async fn readyz(State(app): State<Arc<App>>) -> Response {
+    match app.is_shutting_down() {
+        true => (StatusCode::SERVICE_UNAVAILABLE, "shutting down\n").into_response(),
+        false => (StatusCode::OK, "ready\n").into_response(),
+    }
+}
+
+/// One HTTP/1.1 connection (with upgrades), closed gracefully at shutdown.
+fn spawn_http(
+    tcp: tokio::net::TcpStream,
+    tls: Option<TlsAcceptor>,
+    router: Router,
+    shutdown: watch::Receiver<bool>,
+) {
+    tokio::spawn(async move {
+        match tls {
+            None => serve_http(tcp, router, shutdown).await,
+            Some(tls) => match tls.accept(tcp).await {
+                Ok(stream) => serve_http(stream, router, shutdown).await,
+                Err(err) => tracing::debug!(error = %err, "TLS handshake failed"),
+            },
+        }
+    });
+}
+
+async fn serve_http<S>(stream: S, router: Router, mut shutdown: watch::Receiver<bool>)
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let service = TowerToHyperService::new(router);
+    let conn = hyper::server::conn::http1::Builder::new()
+        .timer(hyper_util::rt::TokioTimer::new())
+        .header_read_timeout(Duration::from_secs(10))
+        .serve_connection(TokioIo::new(stream), service)
+        .with_upgrades();
+    tokio::pin!(conn);
+    tokio::select! {
+        result = conn.as_mut() => log_http(result),
+        () = stopped(&mut shutdown) => {
+            conn.as_mut().graceful_shutdown();
+            let bounded = tokio::time::timeout(Duration::from_secs(5), conn.as_mut()).await;
+            if let Ok(result) = bounded {
+                log_http(result);
+            }
+        }
+    }
+}
+
+/// Resolves once the server shuts down (holding no borrow of the value).
+async fn stopped(shutdown: &mut watch::Receiver<bool>) {
+    let _ = shutdown.wait_for(|stop| *stop).await;
+}
+
+fn log_http(result: Result<(), hyper::Error>) {
+    if let Err(err) = result {
+        tracing::debug!(error = %err, "HTTP connection ended with an error");
+    }
+}
+
+/// Resolves on SIGTERM or Ctrl-C.
+pub async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => tokio::select! {
+                _ = term.recv() => {}
+                _ = tokio::signal::ctrl_c() => {}
+            },
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = tokio::signal::ctrl_c().await;
+}

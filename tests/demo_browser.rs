@@ -1,0 +1,1 @@
+//! Headless Chromium on the demo page of `clarion serve` (written next).
