@@ -34,5 +34,9 @@ pub(crate) fn routes() -> Router<Arc<App>> {
         };
         router = router.route(path, get(page));
     }
-    router
+    // Browsers ask for it on every page; an empty answer keeps logs quiet.
+    router.route(
+        "/favicon.ico",
+        get(|| async { http::StatusCode::NO_CONTENT }),
+    )
 }
