@@ -368,3 +368,33 @@ async fn sigterm_closes_clients_with_1001_and_exits_0() {
         server.stderr()
     );
 }
+
+#[test]
+fn check_config_exits_0_or_1_with_the_errors() {
+    use clarion_tests::harness::{clarion_bin, run};
+    let dir = std::env::temp_dir();
+    let good = dir.join(format!("clarion-check-good-{}.toml", std::process::id()));
+    let bad = dir.join(format!("clarion-check-bad-{}.toml", std::process::id()));
+    std::fs::write(&good, SMALL_HISTORY).unwrap();
+    std::fs::write(
+        &bad,
+        "[hub.namespaces.x]\nhistory_size = 5\n[api]\nkey = \"\"\n",
+    )
+    .unwrap();
+    let check = |path: &std::path::Path| {
+        let mut cmd = std::process::Command::new(clarion_bin());
+        cmd.args(["serve", "--check-config", "--config"]).arg(path);
+        run(&mut cmd, Duration::from_secs(30))
+    };
+    let ok = check(&good);
+    assert!(ok.status.success(), "{}", ok.report());
+    let refused = check(&bad);
+    assert_eq!(refused.status.code(), Some(1), "{}", refused.report());
+    assert!(
+        refused.stderr.contains("history_ttl"),
+        "{}",
+        refused.report()
+    );
+    assert!(refused.stderr.contains("api.key"), "{}", refused.report());
+    let _ = (std::fs::remove_file(good), std::fs::remove_file(bad));
+}
