@@ -17,7 +17,7 @@ use anyhow::Context as _;
 use clarion_ws::admission::{refuse, Admission, AdmissionLimits, Permit};
 use clarion_ws::proto::handshake::OriginPolicy;
 use clarion_ws::tls::TlsAcceptor;
-use clarion_ws::{Accept, CloseCode, Config, WebSocket};
+use clarion_ws::{Accept, CloseCode, Config, HeapTrimmer, WebSocket};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{mpsc, watch};
@@ -100,6 +100,8 @@ struct Shared {
     origins: OriginPolicy,
     /// Becomes `true` when the server shuts down.
     shutdown: watch::Receiver<bool>,
+    /// Gives memory back once many connections have closed.
+    trimmer: HeapTrimmer,
     /// Never used to send: it is dropped with the last `Arc<Shared>` (each
     /// connection task holds one), which is how shutdown knows every task
     /// has ended.
@@ -123,6 +125,7 @@ pub(crate) async fn run(args: EchoArgs) -> anyhow::Result<ExitCode> {
         config,
         origins,
         shutdown,
+        trimmer: HeapTrimmer::new(),
         _running: running,
     });
     let (mut stop_signal, mut reload_signal) = (StopSignal::new()?, ReloadSignal::new()?);
@@ -233,6 +236,7 @@ fn spawn_connection(
     match tls {
         Some(tls) => tokio::spawn(async move {
             let _permit = permit;
+            let _tracked = shared.trimmer.track();
             let mut shutdown = shared.shutdown.clone();
             let stream = tokio::select! {
                 stream = tls.accept(tcp) => stream,
@@ -246,6 +250,7 @@ fn spawn_connection(
         }),
         None => tokio::spawn(async move {
             let _permit = permit;
+            let _tracked = shared.trimmer.track();
             log_end(peer, serve(tcp, &shared).await);
         }),
     };
@@ -280,8 +285,9 @@ async fn serve<S: AsyncRead + AsyncWrite + Unpin>(
         result = echo(&mut ws) => result,
         () = stopped(&mut shutdown) => {
             // `recv` and `feed` are cancel-safe: the close frame goes out
-            // after whatever was queued, even mid-message.
-            ws.close(CloseCode::GOING_AWAY, "server shutting down").await?;
+            // after whatever was queued, even mid-message. Boxed: this
+            // future would otherwise take room in every idle connection.
+            Box::pin(ws.close(CloseCode::GOING_AWAY, "server shutting down")).await?;
             Ok(())
         }
     }
