@@ -14,6 +14,7 @@
 
 mod connect_rate;
 mod echo;
+mod fanout;
 mod histogram;
 mod idle;
 mod latency;
@@ -54,6 +55,9 @@ enum Mode {
     Idle(idle::IdleArgs),
     /// Connect, handshake, close, in a loop; reports handshakes/s.
     ConnectRate(connect_rate::ConnectRateArgs),
+    /// `clarion serve`: one publisher, N subscribers of one channel;
+    /// deliveries/s, delivery latency, server memory per connection.
+    Fanout(fanout::FanoutArgs),
 }
 
 /// Options every mode takes.
@@ -97,6 +101,7 @@ pub(crate) fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
             Mode::Latency(args) => latency::run(args, threads).await,
             Mode::Idle(args) => idle::run(args, threads).await,
             Mode::ConnectRate(args) => connect_rate::run(args, threads).await,
+            Mode::Fanout(args) => fanout::run(args, threads).await,
         }
     });
     // Tasks still closing connections must not hold up the exit.
@@ -111,6 +116,7 @@ impl Mode {
             Mode::Latency(args) => &args.common,
             Mode::Idle(args) => &args.common,
             Mode::ConnectRate(args) => &args.common,
+            Mode::Fanout(args) => &args.common,
         }
     }
 }
@@ -143,9 +149,11 @@ impl Common {
     /// Resolves the URL, with these source addresses (none: the kernel's
     /// choice).
     async fn target(&self, sources: Vec<IpAddr>) -> anyhow::Result<Arc<Target>> {
-        let mut tls = clarion_ws::tls::TlsClientOptions::default();
-        tls.insecure = self.insecure;
-        tls.ca_file = self.ca_file.clone();
+        let tls = clarion_ws::tls::TlsClientOptions {
+            insecure: self.insecure,
+            ca_file: self.ca_file.clone(),
+            ..Default::default()
+        };
         Target::resolve(&self.url, self.config(), sources, &tls).await
     }
 }
