@@ -152,7 +152,6 @@ impl Common {
         let tls = clarion_ws::tls::TlsClientOptions {
             insecure: self.insecure,
             ca_file: self.ca_file.clone(),
-            ..Default::default()
         };
         Target::resolve(&self.url, self.config(), sources, &tls).await
     }

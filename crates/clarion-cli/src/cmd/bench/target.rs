@@ -19,6 +19,7 @@ use super::stats::Tally;
 pub(crate) type Socket = WebSocket<ClientStream>;
 
 /// A `ws://` or `wss://` server and how to reach it.
+#[derive(Debug)]
 pub(crate) struct Target {
     uri: Uri,
     addr: SocketAddr,
@@ -200,9 +201,14 @@ mod tests {
     #[tokio::test]
     async fn refuses_other_schemes() {
         let options = TlsClientOptions::default();
-        let err = Target::resolve("http://127.0.0.1:1/", Config::default(), Vec::new(), &options)
-            .await
-            .unwrap_err();
+        let err = Target::resolve(
+            "http://127.0.0.1:1/",
+            Config::default(),
+            Vec::new(),
+            &options,
+        )
+        .await
+        .unwrap_err();
         assert!(err.to_string().contains("ws://"), "{err}");
     }
 }
