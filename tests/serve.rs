@@ -352,7 +352,17 @@ async fn sigterm_closes_clients_with_1001_and_exits_0() {
     let mut server = HubServer::start(None, &[]);
     let mut client = Client::connect(&server.ws_url(), None).await;
     client.ok("subscribe", json!({"channel": "chat:bye"})).await;
+    // Upgraded but not yet connected: closed the same way, not left waiting.
+    let mut silent = Client::open(&server.ws_url(), None).await.unwrap();
+    let started = std::time::Instant::now();
     server.terminate();
+    let (_, ended) = silent.until_closed().await;
+    assert!(matches!(ended, Ended::Closed(1001, _)), "{ended:?}");
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        started.elapsed()
+    );
     let (seen, ended) = client.until_closed().await;
     let last = seen.last().expect("a disconnect push");
     assert_eq!(
@@ -397,4 +407,31 @@ fn check_config_exits_0_or_1_with_the_errors() {
     );
     assert!(refused.stderr.contains("api.key"), "{}", refused.report());
     let _ = (std::fs::remove_file(good), std::fs::remove_file(bad));
+}
+
+#[tokio::test]
+async fn subscription_tokens_guard_protected_namespaces() {
+    let config = "[hub.namespaces.private]\nrequire_subscription_token = true\n";
+    let server = HubServer::start(Some(config), &[]);
+    let alice = token(&["--user", "alice"]);
+    let mut client = Client::connect(&server.ws_url(), Some(&alice)).await;
+    let reply = client
+        .command("subscribe", json!({"channel": "private:x"}))
+        .await;
+    assert_eq!(reply["error"]["code"], 403, "{reply}");
+    let for_bob = token(&["--user", "bob", "--channel", "private:x"]);
+    let params = json!({"channel": "private:x", "token": for_bob});
+    let reply = client.command("subscribe", params).await;
+    assert_eq!(reply["error"]["code"], 401, "{reply}");
+    let forged = token_signed_with("wrong", &["--user", "alice", "--channel", "private:x"]);
+    let params = json!({"channel": "private:x", "token": forged});
+    let reply = client.command("subscribe", params).await;
+    assert_eq!(reply["error"]["code"], 401, "{reply}");
+    let good = token(&["--user", "alice", "--channel", "private:x"]);
+    client
+        .ok("subscribe", json!({"channel": "private:x", "token": good}))
+        .await;
+    server.publish("private:x", json!("secret")).await;
+    let push = client.push_of("publication", "private:x").await;
+    assert_eq!(push["data"], "secret");
 }

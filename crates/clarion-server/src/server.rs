@@ -57,6 +57,11 @@ impl App {
     pub(crate) fn is_shutting_down(&self) -> bool {
         *self.shutdown.borrow()
     }
+
+    /// Resolves once shutdown has begun.
+    pub(crate) async fn stopped(&self) {
+        stopped(&mut self.shutdown.clone()).await;
+    }
 }
 
 /// A bound server: [`Server::bind`], print [`Server::url`], then

@@ -141,7 +141,11 @@ where
     S: AsyncRead + AsyncWrite + Unpin,
 {
     let timeout = app.config.websocket.connect_timeout;
-    let first = match tokio::time::timeout(timeout, reader.recv()).await {
+    let first = tokio::select! {
+        first = tokio::time::timeout(timeout, reader.recv()) => first,
+        () = app.stopped() => return Err(Some(DisconnectPush::new(DisconnectCode::Shutdown))),
+    };
+    let first = match first {
         Err(_elapsed) => return Err(Some(reason(DisconnectCode::Stale, "no connect in time"))),
         Ok(None | Some(Err(_))) => return Err(None),
         Ok(Some(Ok(Message::Binary(_)))) => {
