@@ -286,9 +286,17 @@ async fn http_api_with_and_without_the_key() {
     assert_eq!(reply["result"]["responses"][1]["error"]["code"], 404);
     client.push_of("publication", "chat:api").await;
 
+    let reply = client
+        .command("subscribe", json!({"channel": "nope:z"}))
+        .await;
+    assert_eq!(reply["error"]["code"], 404);
     let (status, body) = http_request(&server.addr, "GET", "/metrics", "", "").await;
     assert_eq!(status, 200);
     assert!(body.contains("clarion_api_requests_total"), "{body}");
+    assert!(
+        body.contains(r#"clarion_command_errors_total{code="404"} 1"#),
+        "{body}"
+    );
     assert!(body.contains("clarion_connections 1"), "{body}");
     let (status, _) = http_request(&server.addr, "GET", "/healthz", "", "").await;
     assert_eq!(status, 200);
@@ -434,4 +442,30 @@ async fn subscription_tokens_guard_protected_namespaces() {
     server.publish("private:x", json!("secret")).await;
     let push = client.push_of("publication", "private:x").await;
     assert_eq!(push["data"], "secret");
+}
+
+#[tokio::test]
+async fn tls_serves_wss() {
+    let cert = clarion_test_support::self_signed_cert();
+    let (cert_pem, key_pem) = (
+        cert.cert_pem.to_str().unwrap(),
+        cert.key_pem.to_str().unwrap(),
+    );
+    let server = HubServer::start(None, &["--tls-cert", cert_pem, "--tls-key", key_pem]);
+    assert!(server.ws_url().starts_with("wss://"), "{}", server.ws_url());
+    let mut client = Client::open_with(&server.ws_url(), None, Some(&cert.cert_pem))
+        .await
+        .expect("wss handshake");
+    client.ok("connect", json!({})).await;
+    client.ok("subscribe", json!({"channel": "chat:tls"})).await;
+    client
+        .ok(
+            "publish",
+            json!({"channel": "chat:tls", "data": "over TLS"}),
+        )
+        .await;
+    assert_eq!(
+        client.push_of("publication", "chat:tls").await["data"],
+        "over TLS"
+    );
 }

@@ -28,6 +28,8 @@ pub struct HubServer {
     guard: ChildGuard,
     /// `127.0.0.1:PORT`.
     pub addr: String,
+    /// Whether it serves TLS (`https://`, `wss://`).
+    pub tls: bool,
     config: Option<PathBuf>,
 }
 
@@ -54,20 +56,23 @@ impl HubServer {
         });
         cmd.args(args).env_remove("RUST_LOG");
         let (guard, url) = spawn_and_wait_for_line(&mut cmd, "listening on ", SERVER_START_TIMEOUT);
-        let addr = url
-            .strip_prefix("http://")
-            .unwrap_or_else(|| panic!("{cmd:?} listens on {url}"))
-            .to_owned();
+        let (tls, addr) = match (url.strip_prefix("http://"), url.strip_prefix("https://")) {
+            (Some(addr), _) => (false, addr.to_owned()),
+            (_, Some(addr)) => (true, addr.to_owned()),
+            _ => panic!("{cmd:?} listens on {url}"),
+        };
         HubServer {
             guard,
             addr,
+            tls,
             config,
         }
     }
 
     /// `ws://ADDR/connection/websocket`.
     pub fn ws_url(&self) -> String {
-        format!("ws://{}/connection/websocket", self.addr)
+        let scheme = if self.tls { "wss" } else { "ws" };
+        format!("{scheme}://{}/connection/websocket", self.addr)
     }
 
     /// `http://ADDR`.
@@ -194,7 +199,17 @@ impl Client {
 
     /// Opens the WebSocket only (with an `Origin`, if given).
     pub async fn open(url: &str, origin: Option<&str>) -> Result<Client, clarion_ws::Error> {
+        Client::open_with(url, origin, None).await
+    }
+
+    /// [`Client::open`] trusting the CA in `ca_file` for `wss://`.
+    pub async fn open_with(
+        url: &str,
+        origin: Option<&str>,
+        ca_file: Option<&std::path::Path>,
+    ) -> Result<Client, clarion_ws::Error> {
         let mut options = ConnectOptions::default();
+        options.tls.ca_file = ca_file.map(std::path::Path::to_path_buf);
         if let Some(origin) = origin {
             let value = http::HeaderValue::from_str(origin).expect("origin");
             options.headers.insert(http::header::ORIGIN, value);

@@ -266,6 +266,32 @@ mod tests {
     }
 
     #[test]
+    fn es256_tokens_verify_with_the_public_key() {
+        let pair = rcgen::KeyPair::generate().unwrap(); // ECDSA P-256
+        let dir = std::env::temp_dir().join(format!("clarion-es256-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let public = dir.join("public.pem");
+        std::fs::write(&public, pair.public_key_pem()).unwrap();
+        let auth = AuthConfig {
+            ecdsa_public_key: Some(public),
+            ..AuthConfig::default()
+        };
+        let keys = Keys::load(&auth).unwrap();
+        let private = jsonwebtoken::EncodingKey::from_ec_pem(pair.serialize_pem().as_bytes());
+        let claims = MintClaims {
+            sub: "eve".into(),
+            ..MintClaims::default()
+        };
+        let header = jsonwebtoken::Header::new(Algorithm::ES256);
+        let token = jsonwebtoken::encode(&header, &claims, &private.unwrap()).unwrap();
+        assert_eq!(keys.connection(&token).unwrap().user, "eve");
+        // No HS256 key configured: an HS256 token is refused.
+        let hs = mint_hs256("whatever", &claims).unwrap();
+        assert!(matches!(keys.connection(&hs), Err(TokenError::Invalid(_))));
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
+    #[test]
     fn subscription_tokens_name_the_user_and_channel() {
         let claims = MintClaims {
             sub: "bob".into(),

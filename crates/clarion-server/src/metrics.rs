@@ -29,6 +29,8 @@ pub const DELIVERED: &str = "clarion_hub_delivered_total";
 /// Sessions ended, by disconnect code (`code` label; `transport` when the
 /// socket failed or the client closed first).
 pub const DISCONNECTS: &str = "clarion_disconnects_total";
+/// Error replies to client commands, by protocol error code (`code`).
+pub const COMMAND_ERRORS: &str = "clarion_command_errors_total";
 /// Sessions disconnected as slow consumers (their queued frames dropped).
 pub const SLOW_CONSUMERS: &str = "clarion_slow_consumers_total";
 /// Upgrade requests refused, by HTTP status (`status` label).
@@ -77,10 +79,50 @@ pub(crate) fn frame_in(bytes: usize) {
     counter!(BYTES_IN).increment(bytes as u64);
 }
 
-/// A frame sent to a client.
-pub(crate) fn frame_out(bytes: usize) {
+/// A frame sent to a client; an error reply is counted by its code.
+pub(crate) fn frame_out(frame: &[u8]) {
     counter!(MESSAGES_OUT).increment(1);
-    counter!(BYTES_OUT).increment(bytes as u64);
+    counter!(BYTES_OUT).increment(frame.len() as u64);
+    if let Some(code) = error_code(frame) {
+        counter!(COMMAND_ERRORS, "code" => code.to_owned()).increment(1);
+    }
+}
+
+/// The code of an error reply (`{"id":N,"error":{"code":C,...`), found
+/// without parsing: pushes (most frames) are ruled out by their first bytes.
+fn error_code(frame: &[u8]) -> Option<&str> {
+    const MARK: &[u8] = br#","error":{"code":"#;
+    if !frame.starts_with(br#"{"id":"#) {
+        return None;
+    }
+    let head = &frame[..frame.len().min(40)];
+    let at = head.windows(MARK.len()).position(|w| w == MARK)? + MARK.len();
+    let digits = frame[at..]
+        .iter()
+        .take_while(|b| b.is_ascii_digit())
+        .count();
+    std::str::from_utf8(&frame[at..at + digits])
+        .ok()
+        .filter(|d| !d.is_empty())
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn error_codes_of_replies() {
+        fn code(frame: &str) -> Option<&str> {
+            super::error_code(frame.as_bytes())
+        }
+        assert_eq!(
+            code(r#"{"id":7,"error":{"code":405,"message":"x"}}"#),
+            Some("405")
+        );
+        assert_eq!(code(r#"{"id":7,"result":{}}"#), None);
+        assert_eq!(
+            code(r#"{"push":"publication","data":{"error":{"code":1}}}"#),
+            None
+        );
+    }
 }
 
 /// A session ended with `code` (a disconnect code or `transport`).

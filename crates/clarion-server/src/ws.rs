@@ -262,7 +262,7 @@ async fn send_frame<S>(writer: &mut WebSocketWriter<S>, frame: &Frame) -> Result
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {
-    metrics::frame_out(frame.bytes().len());
+    metrics::frame_out(frame.bytes());
     let Some(prepared) = frame.prepared(|bytes| PreparedMessage::new(text(bytes), 6)) else {
         return writer.feed(text(frame.bytes())).await.map_err(drop);
     };
