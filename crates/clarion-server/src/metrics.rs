@@ -106,25 +106,6 @@ fn error_code(frame: &[u8]) -> Option<&str> {
         .filter(|d| !d.is_empty())
 }
 
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn error_codes_of_replies() {
-        fn code(frame: &str) -> Option<&str> {
-            super::error_code(frame.as_bytes())
-        }
-        assert_eq!(
-            code(r#"{"id":7,"error":{"code":405,"message":"x"}}"#),
-            Some("405")
-        );
-        assert_eq!(code(r#"{"id":7,"result":{}}"#), None);
-        assert_eq!(
-            code(r#"{"push":"publication","data":{"error":{"code":1}}}"#),
-            None
-        );
-    }
-}
-
 /// A session ended with `code` (a disconnect code or `transport`).
 pub(crate) fn disconnect(code: String) {
     counter!(DISCONNECTS, "code" => code).increment(1);
@@ -145,4 +126,23 @@ pub(crate) fn connected(seconds: f64) {
 pub(crate) fn api(method: &str, status: u16) {
     counter!(API_REQUESTS, "method" => method.to_owned(), "status" => status.to_string())
         .increment(1);
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn error_codes_of_replies() {
+        fn code(frame: &str) -> Option<&str> {
+            super::error_code(frame.as_bytes())
+        }
+        assert_eq!(
+            code(r#"{"id":7,"error":{"code":405,"message":"x"}}"#),
+            Some("405")
+        );
+        assert_eq!(code(r#"{"id":7,"result":{}}"#), None);
+        assert_eq!(
+            code(r#"{"push":"publication","data":{"error":{"code":1}}}"#),
+            None
+        );
+    }
 }
