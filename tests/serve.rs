@@ -469,3 +469,25 @@ async fn tls_serves_wss() {
         "over TLS"
     );
 }
+
+#[tokio::test]
+async fn recovery_after_history_expired_says_not_recovered() {
+    let config = "[hub.namespaces.brief]\nallow_anonymous = true\nhistory_size = 100\nhistory_ttl = \"1s\"\n";
+    let server = HubServer::start(Some(config), &[]);
+    let first = server.publish("brief:b", json!(1)).await;
+    let (offset, epoch) = position(&first);
+    server.publish("brief:b", json!(2)).await;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let mut client = Client::connect(&server.ws_url(), None).await;
+    let result = client
+        .ok(
+            "subscribe",
+            json!({"channel": "brief:b", "recover": true, "offset": offset, "epoch": epoch}),
+        )
+        .await;
+    assert_eq!(result["recovered"], false, "{result}");
+    assert!(
+        result["publications"].as_array().is_none_or(Vec::is_empty),
+        "{result}"
+    );
+}
