@@ -491,3 +491,26 @@ async fn recovery_after_history_expired_says_not_recovered() {
         "{result}"
     );
 }
+
+#[tokio::test]
+async fn connections_per_ip_over_the_limit_get_429() {
+    let config = "[websocket]\nmax_connections_per_ip = 2\n";
+    let server = HubServer::start(Some(config), &[]);
+    let url = server.ws_url();
+    let first = Client::connect(&url, None).await;
+    let _second = Client::connect(&url, None).await;
+    let err = Client::open(&url, None).await.err();
+    let status = err.as_ref().and_then(|e| e.http_status());
+    assert_eq!(status.map(|s| s.as_u16()), Some(429), "{err:?}");
+    // A place frees up when a connection ends.
+    first.close().await;
+    let mut again = None;
+    for _ in 0..50 {
+        if let Ok(client) = Client::open(&url, None).await {
+            again = Some(client);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(again.is_some(), "no place after a close");
+}

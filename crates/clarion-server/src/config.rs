@@ -125,6 +125,16 @@ pub struct WebSocketConfig {
     pub allowed_origins: Vec<String>,
     /// Open WebSocket connections; more get 503. Default 100,000.
     pub max_connections: usize,
+    /// Open WebSocket connections per client IP; more get 429. Default
+    /// 256: a NAT full of tabs fits, one address cannot take the server.
+    pub max_connections_per_ip: usize,
+    /// New WebSocket connections per second per client IP, sustained (429
+    /// with `Retry-After` beyond). Default 50: reconnecting clients with
+    /// backoff need well under one per second.
+    pub new_connections_per_second_per_ip: u32,
+    /// New connections per client IP allowed at once above that rate.
+    /// Default 100: a NAT's clients reconnecting together after a restart.
+    pub new_connection_burst_per_ip: u32,
     /// Time for the client to send `connect` after the upgrade. Default
     /// 10 s.
     #[serde(deserialize_with = "duration")]
@@ -144,6 +154,9 @@ impl Default for WebSocketConfig {
         WebSocketConfig {
             allowed_origins: Vec::new(),
             max_connections: 100_000,
+            max_connections_per_ip: 256,
+            new_connections_per_second_per_ip: 50,
+            new_connection_burst_per_ip: 100,
             connect_timeout: Duration::from_secs(10),
             idle_timeout: Duration::from_secs(120),
             compression: false,
@@ -213,6 +226,18 @@ pub const ENV_OVERRIDES: &[(&str, &str)] = &[
     ("CLARION_API_MAX_BODY_BYTES", "api.max_body_bytes"),
     ("CLARION_ALLOWED_ORIGINS", "websocket.allowed_origins"),
     ("CLARION_MAX_CONNECTIONS", "websocket.max_connections"),
+    (
+        "CLARION_MAX_CONNECTIONS_PER_IP",
+        "websocket.max_connections_per_ip",
+    ),
+    (
+        "CLARION_NEW_CONNECTIONS_PER_SECOND_PER_IP",
+        "websocket.new_connections_per_second_per_ip",
+    ),
+    (
+        "CLARION_NEW_CONNECTION_BURST_PER_IP",
+        "websocket.new_connection_burst_per_ip",
+    ),
     ("CLARION_COMPRESSION", "websocket.compression"),
 ];
 
@@ -356,10 +381,25 @@ impl ServerConfig {
         if let Err(e) = self.origin_policy(self.listen.port()) {
             errors.push(format!("websocket.allowed_origins: {e}"));
         }
+        if let Err(e) = self.admission_limits().validate() {
+            errors.push(format!("websocket: {e}"));
+        }
         if let Err(e) = crate::auth::Keys::load(&self.auth) {
             errors.push(format!("auth: {e}"));
         }
         errors
+    }
+
+    /// The WebSocket admission limits (total, per IP, rate per IP).
+    pub fn admission_limits(&self) -> clarion_ws::admission::AdmissionLimits {
+        let ws = &self.websocket;
+        let mut limits = clarion_ws::admission::AdmissionLimits::default();
+        limits.max_connections = ws.max_connections;
+        limits.max_connections_per_ip = ws.max_connections_per_ip;
+        limits.new_connections_per_second_per_ip = ws.new_connections_per_second_per_ip;
+        limits.new_connection_burst_per_ip = ws.new_connection_burst_per_ip;
+        limits.max_tracked_ips = limits.max_tracked_ips.max(ws.max_connections + 1);
+        limits
     }
 
     /// The Origin allow-list for a server listening on `port`.

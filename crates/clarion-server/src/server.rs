@@ -12,11 +12,12 @@ use axum::routing::{get, post};
 use axum::Router;
 use clarion_hub::Hub;
 use clarion_wire::{DisconnectCode, DisconnectPush, SUBPROTOCOL_JSON};
+use clarion_ws::admission::Admission;
 use clarion_ws::proto::handshake::OriginPolicy;
 use clarion_ws::tls::TlsAcceptor;
 use http::StatusCode;
+use hyper::body::Incoming;
 use hyper_util::rt::TokioIo;
-use hyper_util::service::TowerToHyperService;
 use metrics_exporter_prometheus::PrometheusHandle;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpListener;
@@ -45,6 +46,8 @@ pub(crate) struct App {
     pub(crate) config: ServerConfig,
     pub(crate) ws_config: clarion_ws::Config,
     pub(crate) origins: OriginPolicy,
+    /// WebSocket admission: total, per IP, new per second per IP.
+    pub(crate) admission: Admission,
     metrics: PrometheusHandle,
     shutdown: watch::Receiver<bool>,
     /// Open WebSocket connections.
@@ -106,6 +109,8 @@ impl Server {
             .origin_policy(port)
             .map_err(|e| fail("origins", &e))?;
         let keys = Keys::load(&config.auth).map_err(|e| fail("auth", &e))?;
+        let admission =
+            Admission::new(config.admission_limits()).map_err(|e| fail("websocket", &e))?;
         let verifier = Arc::new(Keys::load(&config.auth).map_err(|e| fail("auth", &e))?);
         let hub = Hub::builder(config.hub.clone())
             .token_verifier(verifier)
@@ -118,6 +123,7 @@ impl Server {
             keys,
             ws_config: ws_config(&config),
             origins,
+            admission,
             metrics: metrics::install(),
             shutdown,
             open: AtomicUsize::new(0),
@@ -152,9 +158,10 @@ impl Server {
         loop {
             tokio::select! {
                 accepted = self.listener.accept() => match accepted {
-                    Ok((tcp, _peer)) => {
+                    Ok((tcp, peer)) => {
                         let _ = tcp.set_nodelay(true);
-                        spawn_http(tcp, self.tls.clone(), router.clone(), self.app.shutdown.clone());
+                        let (router, shutdown) = (router.clone(), self.app.shutdown.clone());
+                        spawn_http(tcp, peer, self.tls.clone(), router, shutdown);
                     }
                     Err(err) => {
                         tracing::warn!(error = %err, "accept failed");
@@ -234,26 +241,40 @@ async fn readyz(State(app): State<Arc<App>>) -> Response {
 /// One HTTP/1.1 connection (with upgrades), closed gracefully at shutdown.
 fn spawn_http(
     tcp: tokio::net::TcpStream,
+    peer: SocketAddr,
     tls: Option<TlsAcceptor>,
     router: Router,
     shutdown: watch::Receiver<bool>,
 ) {
     tokio::spawn(async move {
         match tls {
-            None => serve_http(tcp, router, shutdown).await,
+            None => serve_http(tcp, peer, router, shutdown).await,
             Some(tls) => match tls.accept(tcp).await {
-                Ok(stream) => serve_http(stream, router, shutdown).await,
+                Ok(stream) => serve_http(stream, peer, router, shutdown).await,
                 Err(err) => tracing::debug!(error = %err, "TLS handshake failed"),
             },
         }
     });
 }
 
-async fn serve_http<S>(stream: S, router: Router, mut shutdown: watch::Receiver<bool>)
-where
+/// The client's address, as a request extension (for admission per IP).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Peer(pub(crate) SocketAddr);
+
+async fn serve_http<S>(
+    stream: S,
+    peer: SocketAddr,
+    router: Router,
+    mut shutdown: watch::Receiver<bool>,
+) where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
-    let service = TowerToHyperService::new(router);
+    let service = hyper::service::service_fn(move |request: http::Request<Incoming>| {
+        let mut request = request.map(axum::body::Body::new);
+        request.extensions_mut().insert(Peer(peer));
+        // A Router is always ready: `call` without `poll_ready` is fine.
+        tower_service::Service::call(&mut router.clone(), request)
+    });
     let conn = hyper::server::conn::http1::Builder::new()
         .timer(hyper_util::rt::TokioTimer::new())
         .header_read_timeout(Duration::from_secs(10))

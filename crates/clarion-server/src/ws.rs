@@ -21,7 +21,7 @@ use tokio::io::{AsyncRead, AsyncWrite};
 
 use crate::auth::TokenError;
 use crate::metrics;
-use crate::server::App;
+use crate::server::{App, Peer};
 
 /// The upgrade request: admission, Origin and handshake checks, then 101
 /// and a task for the connection.
@@ -30,12 +30,14 @@ pub(crate) async fn handler(State(app): State<Arc<App>>, mut request: Request<Bo
     if app.is_shutting_down() {
         return refuse(Reject::new(StatusCode::SERVICE_UNAVAILABLE));
     }
-    let open = app.open.load(Ordering::Relaxed);
-    if open >= app.config.websocket.max_connections {
-        return refuse(
-            Reject::new(StatusCode::SERVICE_UNAVAILABLE).with_body("too many connections\n"),
-        );
-    }
+    let ip = match request.extensions().get::<Peer>() {
+        Some(Peer(peer)) => peer.ip(),
+        None => std::net::Ipv6Addr::UNSPECIFIED.into(),
+    };
+    let permit = match app.admission.try_admit(ip) {
+        Ok(permit) => permit,
+        Err(refusal) => return refuse(refusal.to_reject()),
+    };
     let on_upgrade = hyper::upgrade::on(&mut request);
     let (parts, _body) = request.into_parts();
     let ws_config = &app.ws_config;
@@ -51,6 +53,7 @@ pub(crate) async fn handler(State(app): State<Arc<App>>, mut request: Request<Bo
     let guard = OpenGuard::new(&app);
     tokio::spawn(async move {
         let _guard = guard;
+        let _permit = permit;
         let upgraded = match on_upgrade.await {
             Ok(upgraded) => upgraded,
             Err(err) => return tracing::debug!(error = %err, "upgrade failed"),
