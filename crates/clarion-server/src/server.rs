@@ -48,6 +48,8 @@ pub(crate) struct App {
     pub(crate) origins: OriginPolicy,
     /// WebSocket admission: total, per IP, new per second per IP.
     pub(crate) admission: Admission,
+    /// Gives memory back once many connections have closed.
+    pub(crate) trimmer: clarion_ws::HeapTrimmer,
     metrics: PrometheusHandle,
     shutdown: watch::Receiver<bool>,
     /// Open WebSocket connections.
@@ -124,6 +126,7 @@ impl Server {
             ws_config: ws_config(&config),
             origins,
             admission,
+            trimmer: clarion_ws::HeapTrimmer::new(),
             metrics: metrics::install(),
             shutdown,
             open: AtomicUsize::new(0),

@@ -51,9 +51,11 @@ pub(crate) async fn handler(State(app): State<Arc<App>>, mut request: Request<Bo
     };
     let headers = upgrade.response_headers();
     let guard = OpenGuard::new(&app);
+    let tracked = app.trimmer.track();
     tokio::spawn(async move {
         let _guard = guard;
         let _permit = permit;
+        let _tracked = tracked;
         let upgraded = match on_upgrade.await {
             Ok(upgraded) => upgraded,
             Err(err) => return tracing::debug!(error = %err, "upgrade failed"),
