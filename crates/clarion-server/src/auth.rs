@@ -292,6 +292,37 @@ mod tests {
     }
 
     #[test]
+    fn rs256_tokens_verify_with_the_public_key() {
+        let testdata = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata");
+        let auth = AuthConfig {
+            rsa_public_key: Some(testdata.join("rs256-test-public.pem")),
+            ..AuthConfig::default()
+        };
+        let keys = Keys::load(&auth).unwrap();
+        let private_pem = std::fs::read(testdata.join("rs256-test-private.pem")).unwrap();
+        let private = jsonwebtoken::EncodingKey::from_rsa_pem(&private_pem).unwrap();
+        let claims = MintClaims {
+            sub: "rita".into(),
+            ..MintClaims::default()
+        };
+        let header = jsonwebtoken::Header::new(Algorithm::RS256);
+        let token = jsonwebtoken::encode(&header, &claims, &private).unwrap();
+        assert_eq!(keys.connection(&token).unwrap().user, "rita");
+        // A tampered payload no longer matches the signature.
+        let mut parts: Vec<&str> = token.split('.').collect();
+        let forged_claims = MintClaims {
+            sub: "mallory".into(),
+            ..MintClaims::default()
+        };
+        let forged = mint_hs256("x", &forged_claims).unwrap();
+        parts[1] = forged.split('.').nth(1).unwrap();
+        assert!(matches!(
+            keys.connection(&parts.join(".")),
+            Err(TokenError::Invalid(_))
+        ));
+    }
+
+    #[test]
     fn subscription_tokens_name_the_user_and_channel() {
         let claims = MintClaims {
             sub: "bob".into(),
