@@ -72,8 +72,13 @@ start_server() {
         bash -c "exec $cmd" >"$OUTDIR/server.log" 2>&1 &
     else
         local bin=${CARGO_TARGET_DIR:-$ROOT/target}/release/clarion
-        log "server under test: $bin echo --listen 127.0.0.1:$port"
-        "$bin" echo --listen "127.0.0.1:$port" >"$OUTDIR/server.log" 2>&1 &
+        # The suite is one client opening a connection per case, hundreds in
+        # a few seconds: lift the per-IP admission limits meant for the
+        # Internet (they are tested in tests/adversarial/).
+        local limits=(--max-connections-per-ip 100000 --max-new-connections-per-second 1000000
+            --new-connection-burst 1000000)
+        log "server under test: $bin echo --listen 127.0.0.1:$port ${limits[*]}"
+        "$bin" echo --listen "127.0.0.1:$port" "${limits[@]}" >"$OUTDIR/server.log" 2>&1 &
     fi
     SERVER_PID=$!
 }

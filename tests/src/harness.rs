@@ -342,6 +342,7 @@ impl Server {
         let cert = (transport == Transport::Wss).then(self_signed_cert);
         let mut cmd = Command::new(clarion_bin());
         cmd.args(["echo", "--listen", "127.0.0.1:0"]).args(args);
+        cmd.args(lifted_admission_limits(args));
         add_tls_args(&mut cmd, cert.as_ref());
         let (guard, url) = spawn_and_wait_for_line(&mut cmd, "listening on ", SERVER_START_TIMEOUT);
         let scheme = if cert.is_some() { "wss://" } else { "ws://" };
@@ -545,4 +546,19 @@ pub fn run_browser_check(url: &str) -> Finished {
     let mut cmd = Command::new("node");
     cmd.arg(script).arg(url);
     run(&mut cmd, BROWSER_TIMEOUT)
+}
+
+/// Every test client connects from 127.0.0.1, often many times a second:
+/// the per-IP admission limits meant for the Internet are lifted unless a
+/// test sets them itself (`tests/adversarial/` does, to test them).
+fn lifted_admission_limits(args: &[&str]) -> Vec<&'static str> {
+    let mut lifted = Vec::new();
+    if !args.contains(&"--max-connections-per-ip") {
+        lifted.extend(["--max-connections-per-ip", "100000"]);
+    }
+    let rate_flags = ["--max-new-connections-per-second", "--new-connection-burst"];
+    if !rate_flags.iter().any(|flag| args.contains(flag)) {
+        lifted.extend([rate_flags[0], "1000000", rate_flags[1], "1000000"]);
+    }
+    lifted
 }

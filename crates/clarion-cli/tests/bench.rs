@@ -20,6 +20,11 @@ impl EchoServer {
     fn start() -> Self {
         let mut child = Command::new(CLARION)
             .args(["echo", "--listen", "127.0.0.1:0", "--no-deflate"])
+            // A load generator is one client opening connections as fast as
+            // it can: lift the per-IP admission limits meant for the Internet.
+            .args(["--max-connections-per-ip", "100000"])
+            .args(["--max-new-connections-per-second", "1000000"])
+            .args(["--new-connection-burst", "1000000"])
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()
