@@ -6,9 +6,9 @@ mod common;
 
 use std::pin::pin;
 
-use clarion_ws::{accept, Config, Message, TrySendError, WebSocket};
+use clarion_ws::{Config, Message, TrySendError, WebSocket};
 use common::*;
-use tokio::net::{TcpSocket, TcpStream};
+use tokio::net::TcpStream;
 
 const MAX_WRITE_BUFFER: usize = 64 * 1024;
 const MESSAGE_SIZE: usize = 16 * 1024;
@@ -26,29 +26,9 @@ fn message(i: u32) -> Message {
 /// A server with a 64 KiB write buffer and a raw client that reads nothing
 /// until told. Small socket buffers keep what the kernel absorbs small.
 async fn server_and_idle_reader() -> (WebSocket<TcpStream>, RawPeer) {
-    let listening = TcpSocket::new_v4().expect("socket");
-    listening.set_send_buffer_size(8 * 1024).expect("SO_SNDBUF");
-    listening
-        .bind("127.0.0.1:0".parse().expect("an address"))
-        .expect("bind");
-    let listener = listening.listen(8).expect("listen");
-    let addr = listener.local_addr().expect("local address");
-
-    let connecting = TcpSocket::new_v4().expect("socket");
-    connecting
-        .set_recv_buffer_size(8 * 1024)
-        .expect("SO_RCVBUF");
     let mut config = Config::default();
     config.max_write_buffer = MAX_WRITE_BUFFER;
-    let server = async {
-        let (tcp, _) = listener.accept().await.expect("accepting");
-        accept(tcp, &config).await.expect("server handshake")
-    };
-    let client = async {
-        let tcp = connecting.connect(addr).await.expect("connecting");
-        RawPeer::client_handshake(tcp, &[]).await
-    };
-    tokio::join!(server, client)
+    server_and_small_buffered_raw(&config).await
 }
 
 /// Reads binary messages until a text frame; returns their indices, in order.

@@ -7,9 +7,9 @@ mod common;
 
 use std::time::Instant;
 
-use clarion_ws::{accept, CloseCode, Config, Message, WebSocket};
+use clarion_ws::{CloseCode, Config, Message, WebSocket};
 use common::*;
-use tokio::net::{TcpSocket, TcpStream};
+use tokio::net::TcpStream;
 
 fn idle_config() -> Config {
     let mut config = Config::default();
@@ -102,34 +102,14 @@ async fn a_ping_flood_is_closed_with_1008() {
     .await;
 }
 
-/// A server with small socket buffers, a 32 KiB write buffer and a 300 ms
-/// write timeout, and a raw client that never reads.
+/// A server with a 32 KiB write buffer and a 300 ms write timeout, and a
+/// raw client with small socket buffers that never reads.
 async fn server_and_non_reader(max_control: u32) -> (WebSocket<TcpStream>, RawPeer) {
-    let listening = TcpSocket::new_v4().expect("socket");
-    listening.set_send_buffer_size(8 * 1024).expect("SO_SNDBUF");
-    listening
-        .bind("127.0.0.1:0".parse().expect("an address"))
-        .expect("bind");
-    let listener = listening.listen(8).expect("listen");
-    let addr = listener.local_addr().expect("local address");
-    let connecting = TcpSocket::new_v4().expect("socket");
-    connecting
-        .set_recv_buffer_size(8 * 1024)
-        .expect("SO_RCVBUF");
-
     let mut config = Config::default();
     config.max_write_buffer = 32 * 1024;
     config.write_timeout = ms(300);
     config.max_control_frames_per_second = max_control;
-    let server = async {
-        let (tcp, _) = listener.accept().await.expect("accepting");
-        accept(tcp, &config).await.expect("server handshake")
-    };
-    let client = async {
-        let tcp = connecting.connect(addr).await.expect("connecting");
-        RawPeer::client_handshake(tcp, &[]).await
-    };
-    tokio::join!(server, client)
+    server_and_small_buffered_raw(&config).await
 }
 
 #[tokio::test]

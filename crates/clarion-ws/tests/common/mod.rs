@@ -432,3 +432,31 @@ pub(crate) async fn client_and_raw(config: &Config) -> (WebSocket<ClientStream>,
     let (client, raw) = tokio::join!(connect(&url, config), RawPeer::accept(&listener));
     (client.expect("client handshake").0, raw)
 }
+
+/// A `clarion-ws` server and a raw client with small socket buffers (8 KiB
+/// each way), so that what the kernel absorbs for a client that does not
+/// read stays small and the server's own buffering shows.
+pub(crate) async fn server_and_small_buffered_raw(
+    config: &Config,
+) -> (WebSocket<TcpStream>, RawPeer) {
+    let listening = tokio::net::TcpSocket::new_v4().expect("socket");
+    listening.set_send_buffer_size(8 * 1024).expect("SO_SNDBUF");
+    listening
+        .bind("127.0.0.1:0".parse().expect("an address"))
+        .expect("bind");
+    let listener = listening.listen(8).expect("listen");
+    let addr = listener.local_addr().expect("local address");
+    let connecting = tokio::net::TcpSocket::new_v4().expect("socket");
+    connecting
+        .set_recv_buffer_size(8 * 1024)
+        .expect("SO_RCVBUF");
+    let server = async {
+        let (tcp, _) = listener.accept().await.expect("accepting");
+        accept(tcp, config).await.expect("server handshake")
+    };
+    let client = async {
+        let tcp = connecting.connect(addr).await.expect("connecting");
+        RawPeer::client_handshake(tcp, &[]).await
+    };
+    tokio::join!(server, client)
+}
