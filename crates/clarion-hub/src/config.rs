@@ -28,7 +28,7 @@ pub struct HubConfig {
     /// How long a presence entry lives unless refreshed (the hub refreshes
     /// entries of live sessions every third of this). Default 60 s: a
     /// crashed node's clients vanish from presence within a minute.
-    #[serde(deserialize_with = "duration")]
+    #[serde(deserialize_with = "deserialize_duration")]
     pub presence_ttl: Duration,
     /// Seconds between client pings to advertise in the connect result
     /// (transports without WebSocket pings). Default 25.
@@ -66,13 +66,13 @@ pub struct NamespaceOptions {
     pub history_size: usize,
     /// How long each publication stays in history. Required when
     /// `history_size` > 0. Default 0.
-    #[serde(deserialize_with = "duration")]
+    #[serde(deserialize_with = "deserialize_duration")]
     pub history_ttl: Duration,
     /// How long a stream's position (offset, epoch) outlives its last
     /// publication. After that the next publication starts a new epoch, so
     /// clients still holding old positions get `recovered: false`.
     /// Default 1 day.
-    #[serde(deserialize_with = "duration")]
+    #[serde(deserialize_with = "deserialize_duration")]
     pub history_meta_ttl: Duration,
     /// Subscribers may call `history`. Default false.
     pub allow_history: bool,
@@ -193,8 +193,9 @@ fn check_namespace(name: &str, ns: &NamespaceOptions) -> Result<(), ConfigError>
 }
 
 /// Accepts whole seconds (`300`) or a string with a unit (`"500ms"`,
-/// `"30s"`, `"5m"`, `"2h"`, `"1d"`).
-fn duration<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+/// `"30s"`, `"5m"`, `"2h"`, `"1d"`): for `#[serde(deserialize_with)]` in
+/// this config and the server's.
+pub fn deserialize_duration<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
     #[derive(Deserialize)]
     #[serde(untagged)]
     enum Raw {
@@ -209,7 +210,8 @@ fn duration<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
     }
 }
 
-pub(crate) fn parse_duration(text: &str) -> Option<Duration> {
+/// `"500ms"`, `"30s"`, `"5m"`, `"2h"`, `"1d"`; `None` for anything else.
+pub fn parse_duration(text: &str) -> Option<Duration> {
     let split = text.find(|c: char| !c.is_ascii_digit())?;
     let (num, unit) = text.split_at(split);
     let n: u64 = num.parse().ok()?;

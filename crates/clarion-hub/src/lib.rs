@@ -45,7 +45,9 @@ pub use broker::{
     BoxFuture, Broker, BrokerError, BrokerHandler, HistoryOptions, HistoryPage, HistoryQuery,
     MemoryBroker, NewPublication, PresenceStats,
 };
-pub use config::{ConfigError, HubConfig, NamespaceOptions, QueueLimits};
+pub use config::{
+    deserialize_duration, parse_duration, ConfigError, HubConfig, NamespaceOptions, QueueLimits,
+};
 pub use hub::{Hub, HubBuilder, StartError};
 pub use queue::{Frame, Outgoing};
 pub use session::Session;

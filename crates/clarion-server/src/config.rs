@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use clarion_hub::{HubConfig, NamespaceOptions};
-use serde::{Deserialize, Deserializer};
+use serde::Deserialize;
 
 /// The server's whole configuration, validated.
 #[derive(Debug, Clone, Deserialize)]
@@ -23,7 +23,7 @@ pub struct ServerConfig {
     /// Log filter (`info`, `debug`, `clarion_server=debug`). Default `info`.
     pub log_level: String,
     /// Time given to clients to close on SIGTERM/Ctrl-C. Default 10 s.
-    #[serde(deserialize_with = "duration")]
+    #[serde(deserialize_with = "clarion_hub::deserialize_duration")]
     pub shutdown_timeout: Duration,
     /// TLS (wss:// and https://).
     pub tls: TlsConfig,
@@ -137,11 +137,11 @@ pub struct WebSocketConfig {
     pub new_connection_burst_per_ip: u32,
     /// Time for the client to send `connect` after the upgrade. Default
     /// 10 s.
-    #[serde(deserialize_with = "duration")]
+    #[serde(deserialize_with = "clarion_hub::deserialize_duration")]
     pub connect_timeout: Duration,
     /// Close a connection silent for this long (a ping goes out at half).
     /// Default 120 s.
-    #[serde(deserialize_with = "duration")]
+    #[serde(deserialize_with = "clarion_hub::deserialize_duration")]
     pub idle_timeout: Duration,
     /// Accept permessage-deflate. Default false: about 300 KiB per
     /// connection with context takeover; publications are compressed once
@@ -428,38 +428,8 @@ impl ServerConfig {
     }
 }
 
-/// Seconds (`300`) or a string with a unit (`"500ms"`, `"30s"`, `"5m"`,
-/// `"2h"`, `"1d"`), as in the hub's config.
-fn duration<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
-    #[derive(Deserialize)]
-    #[serde(untagged)]
-    enum Raw {
-        Secs(u64),
-        Text(String),
-    }
-    match Raw::deserialize(d)? {
-        Raw::Secs(s) => Ok(Duration::from_secs(s)),
-        Raw::Text(t) => parse_duration(&t).ok_or_else(|| {
-            serde::de::Error::custom(format_args!("invalid duration {t:?} (e.g. \"30s\")"))
-        }),
-    }
-}
-
-/// `"500ms"`, `"30s"`, `"5m"`, `"2h"`, `"1d"`.
-pub fn parse_duration(text: &str) -> Option<Duration> {
-    let split = text.find(|c: char| !c.is_ascii_digit())?;
-    let (num, unit) = text.split_at(split);
-    let n: u64 = num.parse().ok()?;
-    let ms = match unit {
-        "ms" => 1,
-        "s" => 1000,
-        "m" => 60_000,
-        "h" => 3_600_000,
-        "d" => 86_400_000,
-        _ => return None,
-    };
-    Some(Duration::from_millis(n.checked_mul(ms)?))
-}
+/// `"500ms"`, `"30s"`, `"5m"`, `"2h"`, `"1d"` (the hub's parser).
+pub use clarion_hub::parse_duration;
 
 #[cfg(test)]
 mod tests {
