@@ -414,7 +414,7 @@ var Subscription = class extends Emitter {
     if (this._state !== "unsubscribed") return;
     this.backoff.reset();
     this.setState("subscribing", SDK_CODES.SUBSCRIBE_CALLED, "subscribe called");
-    void this.trySubscribe();
+    this.trySubscribe();
   }
   /** Unsubscribes; no-op if unsubscribed. The position is kept: `subscribe()` again recovers from it. */
   unsubscribe() {
@@ -451,7 +451,7 @@ var Subscription = class extends Emitter {
   // ---- from the client ---------------------------------------------------
   /** @internal The client is connected: subscribe if we should be. */
   connected() {
-    if (this._state === "subscribing") void this.trySubscribe();
+    if (this._state === "subscribing") this.trySubscribe();
   }
   /** @internal The connection ended: the server forgot this subscription. */
   disconnected(code, reason) {
@@ -482,17 +482,23 @@ var Subscription = class extends Emitter {
   get recoverable() {
     return this.options.recoverable !== false;
   }
-  async trySubscribe() {
+  // Sends at once when the token is at hand (so that resubscribes go out
+  // before the calls queued during a reconnect), else after getToken.
+  trySubscribe() {
     if (this._state !== "subscribing" || !this.client.connected) return;
     const generation = ++this.generation;
-    let token = null;
-    try {
-      token = await this.subscriptionToken();
-    } catch (err) {
-      if (generation === this.generation) this.tokenFailed(err);
-      return;
-    }
-    if (generation !== this.generation || !this.client.connected) return;
+    const token = this.tokenAtHand();
+    if (token !== void 0) return this.sendSubscribe(generation, token);
+    this.fetchToken().then(
+      (fresh) => {
+        if (generation === this.generation && this.client.connected) this.sendSubscribe(generation, fresh);
+      },
+      (err) => {
+        if (generation === this.generation) this.tokenFailed(err);
+      }
+    );
+  }
+  sendSubscribe(generation, token) {
     const params = { channel: this.channel };
     if (token) params.token = token;
     const from = this.recoverable ? this.position : null;
@@ -541,7 +547,7 @@ var Subscription = class extends Emitter {
     this.retryLater();
   }
   retryLater() {
-    this.retryTimer.set(this.backoff.next(), () => void this.trySubscribe());
+    this.retryTimer.set(this.backoff.next(), () => this.trySubscribe());
   }
   onServerUnsubscribe(code, reason, resubscribe) {
     if (this._state === "unsubscribed") return;
@@ -562,7 +568,7 @@ var Subscription = class extends Emitter {
     this.retryTimer.clear();
     this.refreshTimer.clear();
     this.setState("subscribing", code, reason);
-    void this.trySubscribe();
+    this.trySubscribe();
   }
   // ---- publications ----------------------------------------------------------
   onPublication(pub) {
@@ -594,11 +600,11 @@ var Subscription = class extends Emitter {
     if (this.recoverable) this.client.positions.save(this.channel, this.position);
   }
   // ---- tokens ------------------------------------------------------------------
-  async subscriptionToken() {
-    if (this.tokenFlight) return this.tokenFlight;
+  /** The token to subscribe with (null: none needed), or undefined when getToken must give one. */
+  tokenAtHand() {
+    if (this.tokenFlight) return void 0;
     if (this.token !== null) return this.token;
-    if (this.options.getToken) return this.fetchToken();
-    return null;
+    return this.options.getToken ? void 0 : null;
   }
   fetchToken() {
     const getToken = this.options.getToken;
@@ -782,7 +788,7 @@ var Client = class extends Emitter {
   disconnect() {
     if (this._state === "disconnected") return;
     this.transport?.close(1e3, "disconnect called");
-    this.endConnection(SDK_CODES.DISCONNECT_CALLED, "disconnect called");
+    this.endConnection();
     this.stop(SDK_CODES.DISCONNECT_CALLED, "disconnect called");
   }
   /** Resolves once connected; rejects if the client becomes disconnected first, or after `timeout` ms. */
@@ -1001,7 +1007,8 @@ var Client = class extends Emitter {
     this.connectionEnded(code, reason, true);
   }
   connectionEnded(code, reason, reconnect) {
-    this.endConnection(code, reason);
+    const wasConnected = this._state === "connected";
+    this.endConnection();
     if (code === 4003) {
       this.tokenExpiresAt = 0;
       if (!this.options.getToken) reconnect = false;
@@ -1011,11 +1018,12 @@ var Client = class extends Emitter {
       this.stop(code, reason);
       return;
     }
-    if (this._state === "connected") this.setState("connecting", code, reason);
+    if (wasConnected) this.setState("connecting", code, reason);
+    this.subsLost(code, reason);
     this.reconnectTimer.set(this.backoff.next(), () => void this.startAttempt());
   }
   /** Forgets everything that belonged to the connection that just ended. */
-  endConnection(code, reason) {
+  endConnection() {
     this.generation++;
     this.transport = null;
     this.disconnectPush = null;
@@ -1028,6 +1036,9 @@ var Client = class extends Emitter {
     this.pingSentAt = null;
     this.calls.connectionLost();
     if (this._state === "connected") this._state = "connecting";
+  }
+  /** The server forgot our subscriptions with the connection. */
+  subsLost(code, reason) {
     for (const sub of this.subs.values()) sub.disconnected(code, reason);
   }
   /** Goes to `disconnected` for good (until `connect()`). */
@@ -1037,6 +1048,7 @@ var Client = class extends Emitter {
     this.connectTimer.clear();
     this.calls.rejectAll(new ClarionError(SDK_CODES.CLIENT_DISCONNECTED, `client disconnected: ${reason}`, false));
     this.setState("disconnected", code, reason);
+    this.subsLost(code, reason);
   }
   setState(state, code, reason) {
     this._state = state;
@@ -1125,7 +1137,7 @@ var Client = class extends Emitter {
       if (generation !== this.generation) return;
       if (err instanceof UnauthorizedError) {
         this.transport?.close(1e3, "unauthorized");
-        this.endConnection(4501, "unauthorized");
+        this.endConnection();
         this.emitError("refresh", new ClarionError(4501, `unauthorized: ${err.message}`, false));
         this.stop(4501, "unauthorized");
         return;

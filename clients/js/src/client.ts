@@ -133,7 +133,7 @@ export class Client extends Emitter<ClientEvents> {
   disconnect(): void {
     if (this._state === 'disconnected') return;
     this.transport?.close(1000, 'disconnect called');
-    this.endConnection(SDK_CODES.DISCONNECT_CALLED, 'disconnect called');
+    this.endConnection();
     this.stop(SDK_CODES.DISCONNECT_CALLED, 'disconnect called');
   }
 
@@ -381,7 +381,8 @@ export class Client extends Emitter<ClientEvents> {
   }
 
   private connectionEnded(code: number, reason: string, reconnect: boolean): void {
-    this.endConnection(code, reason);
+    const wasConnected = this._state === 'connected';
+    this.endConnection();
     if (code === 4003) {
       // Expired: the next connect needs a fresh token, which only getToken can give.
       this.tokenExpiresAt = 0;
@@ -392,12 +393,13 @@ export class Client extends Emitter<ClientEvents> {
       this.stop(code, reason);
       return;
     }
-    if (this._state === 'connected') this.setState('connecting', code, reason);
+    if (wasConnected) this.setState('connecting', code, reason);
+    this.subsLost(code, reason);
     this.reconnectTimer.set(this.backoff.next(), () => void this.startAttempt());
   }
 
   /** Forgets everything that belonged to the connection that just ended. */
-  private endConnection(code: number, reason: string): void {
+  private endConnection(): void {
     this.generation++;
     this.transport = null;
     this.disconnectPush = null;
@@ -410,6 +412,10 @@ export class Client extends Emitter<ClientEvents> {
     this.pingSentAt = null;
     this.calls.connectionLost();
     if (this._state === 'connected') this._state = 'connecting';
+  }
+
+  /** The server forgot our subscriptions with the connection. */
+  private subsLost(code: number, reason: string): void {
     for (const sub of this.subs.values()) sub.disconnected(code, reason);
   }
 
@@ -420,6 +426,7 @@ export class Client extends Emitter<ClientEvents> {
     this.connectTimer.clear();
     this.calls.rejectAll(new ClarionError(SDK_CODES.CLIENT_DISCONNECTED, `client disconnected: ${reason}`, false));
     this.setState('disconnected', code, reason);
+    this.subsLost(code, reason);
   }
 
   private setState(state: ClientState, code: number, reason: string): void {
@@ -522,7 +529,7 @@ export class Client extends Emitter<ClientEvents> {
       if (generation !== this.generation) return;
       if (err instanceof UnauthorizedError) {
         this.transport?.close(1000, 'unauthorized');
-        this.endConnection(4501, 'unauthorized');
+        this.endConnection();
         this.emitError('refresh', new ClarionError(4501, `unauthorized: ${err.message}`, false));
         this.stop(4501, 'unauthorized');
         return;

@@ -82,7 +82,7 @@ export class Subscription extends Emitter<SubscriptionEvents> {
     if (this._state !== 'unsubscribed') return;
     this.backoff.reset();
     this.setState('subscribing', SDK_CODES.SUBSCRIBE_CALLED, 'subscribe called');
-    void this.trySubscribe();
+    this.trySubscribe();
   }
 
   /** Unsubscribes; no-op if unsubscribed. The position is kept: `subscribe()` again recovers from it. */
@@ -127,7 +127,7 @@ export class Subscription extends Emitter<SubscriptionEvents> {
 
   /** @internal The client is connected: subscribe if we should be. */
   connected(): void {
-    if (this._state === 'subscribing') void this.trySubscribe();
+    if (this._state === 'subscribing') this.trySubscribe();
   }
 
   /** @internal The connection ended: the server forgot this subscription. */
@@ -163,17 +163,24 @@ export class Subscription extends Emitter<SubscriptionEvents> {
     return this.options.recoverable !== false;
   }
 
-  private async trySubscribe(): Promise<void> {
+  // Sends at once when the token is at hand (so that resubscribes go out
+  // before the calls queued during a reconnect), else after getToken.
+  private trySubscribe(): void {
     if (this._state !== 'subscribing' || !this.client.connected) return;
     const generation = ++this.generation;
-    let token: string | null = null;
-    try {
-      token = await this.subscriptionToken();
-    } catch (err) {
-      if (generation === this.generation) this.tokenFailed(err);
-      return;
-    }
-    if (generation !== this.generation || !this.client.connected) return;
+    const token = this.tokenAtHand();
+    if (token !== undefined) return this.sendSubscribe(generation, token);
+    this.fetchToken().then(
+      (fresh) => {
+        if (generation === this.generation && this.client.connected) this.sendSubscribe(generation, fresh);
+      },
+      (err) => {
+        if (generation === this.generation) this.tokenFailed(err);
+      },
+    );
+  }
+
+  private sendSubscribe(generation: number, token: string | null): void {
     const params: Record<string, unknown> = { channel: this.channel };
     if (token) params.token = token;
     const from = this.recoverable ? this.position : null;
@@ -226,7 +233,7 @@ export class Subscription extends Emitter<SubscriptionEvents> {
   }
 
   private retryLater(): void {
-    this.retryTimer.set(this.backoff.next(), () => void this.trySubscribe());
+    this.retryTimer.set(this.backoff.next(), () => this.trySubscribe());
   }
 
   private onServerUnsubscribe(code: number, reason: string, resubscribe: boolean): void {
@@ -249,7 +256,7 @@ export class Subscription extends Emitter<SubscriptionEvents> {
     this.retryTimer.clear();
     this.refreshTimer.clear();
     this.setState('subscribing', code, reason);
-    void this.trySubscribe();
+    this.trySubscribe();
   }
 
   // ---- publications ----------------------------------------------------------
@@ -288,11 +295,11 @@ export class Subscription extends Emitter<SubscriptionEvents> {
 
   // ---- tokens ------------------------------------------------------------------
 
-  private async subscriptionToken(): Promise<string | null> {
-    if (this.tokenFlight) return this.tokenFlight;
+  /** The token to subscribe with (null: none needed), or undefined when getToken must give one. */
+  private tokenAtHand(): string | null | undefined {
+    if (this.tokenFlight) return undefined;
     if (this.token !== null) return this.token;
-    if (this.options.getToken) return this.fetchToken();
-    return null;
+    return this.options.getToken ? undefined : null;
   }
 
   private fetchToken(): Promise<string> {

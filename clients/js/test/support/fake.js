@@ -34,6 +34,7 @@ export class FakeClock {
   /** Moves time forward by `ms`, running due timers in order (and what they set off). */
   async advance(ms) {
     const end = this.time + ms;
+    await settle(); // what is already under way happens now, not at the end
     for (;;) {
       let next = null;
       for (const [handle, timer] of this.timers) {
