@@ -39,6 +39,9 @@ pub struct SubscriptionCheck<'a> {
 pub struct SubscriptionGrant {
     /// Channel info, shown as `chan_info` in presence and join/leave.
     pub info: Option<Data>,
+    /// Time until the token expires, if it does: the subscription then
+    /// ends with `unsubscribe` 2501 unless the client sends `sub_refresh`.
+    pub ttl: Option<Duration>,
 }
 
 /// A refresh token to check.

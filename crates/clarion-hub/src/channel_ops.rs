@@ -19,6 +19,11 @@ pub(crate) async fn publish(
     info: Option<ClientInfo>,
 ) -> Result<PublishResult, ReplyError> {
     let ns = hub.namespace(channel)?;
+    let max_depth = hub.config.max_data_depth;
+    if data.depth() > max_depth {
+        let message = format!("data nested deeper than {max_depth} levels");
+        return Err(ReplyError::with_message(ErrorCode::BadRequest, message));
+    }
     let history = HubInner::history_options(ns);
     let publication = NewPublication { data, info };
     let position = hub.broker.publish(channel, publication, history).await;

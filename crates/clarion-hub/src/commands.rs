@@ -6,14 +6,16 @@ use std::sync::Arc;
 use clarion_wire::{
     decode_frame, encode_reply, ChannelRequest, Command, ConnectRequest, ConnectResult,
     DecodeError, DisconnectCode, DisconnectPush, Empty, ErrorCode, HistoryRequest, Limits,
-    PublishRequest, RefreshResult, Reply, ReplyError, ReplyResult, Request, SubscribeRequest,
-    PROTOCOL_VERSION,
+    PublishRequest, RefreshResult, Reply, ReplyError, ReplyResult, Request, SubRefreshRequest,
+    SubscribeRequest, PROTOCOL_VERSION,
 };
+use tokio::time::Instant;
 
 use crate::auth::{Credentials, RefreshCheck};
 use crate::channel_ops;
 use crate::hub::{Hub, HubInner};
 use crate::queue::{Frame, Queue};
+use crate::rate::{RateLimiter, Verdict};
 use crate::session::{Session, SessionState};
 use crate::subscribe::{self, spawn_cleanup, Origin};
 
@@ -51,20 +53,39 @@ impl Hub {
     /// to the credentials' channels (recovering from `request.subs`), and
     /// queues the `connect` reply to command `command_id` as its first
     /// frame. Channels in unknown namespaces are left out of `subs`.
+    /// A user already holding `max_connections_per_user` sessions on this
+    /// node is refused with the `4505` push to close with.
+    ///
+    /// # Cancel safety
+    ///
+    /// Cancel-safe: a future dropped mid-connect (an HTTP request that went
+    /// away) leaves no session behind; the half-made one leaves its
+    /// channels in a spawned task.
     pub async fn connect(
         &self,
         credentials: Credentials,
         command_id: u32,
         request: &ConnectRequest,
-    ) -> Session {
+    ) -> Result<Session, DisconnectPush> {
         let hub = &self.inner;
         let state = Arc::new(SessionState::new(
             hub.new_client_id(),
             credentials.user,
             credentials.info,
             Queue::new(hub.config.queue),
+            RateLimiter::new(&hub.config.rate_limits),
         ));
-        hub.register(&state);
+        if !hub.register(&state) {
+            return Err(DisconnectPush {
+                reason: "too many connections for this user".to_owned(),
+                ..DisconnectPush::new(DisconnectCode::ConnectionLimit)
+            });
+        }
+        // From here, dropping `session` (also by cancellation) cleans up.
+        let session = Session {
+            state: state.clone(),
+            hub: hub.clone(),
+        };
         if credentials.ttl.is_some() {
             state.set_ttl(credentials.ttl);
             tokio::spawn(crate::session::watch_expiry(Arc::downgrade(&state)));
@@ -92,10 +113,7 @@ impl Hub {
         for (channel, member) in state.activate(frame, &positions) {
             spawn_cleanup(hub, state.id.clone(), &channel, member);
         }
-        Session {
-            state,
-            hub: hub.clone(),
-        }
+        Ok(session)
     }
 }
 
@@ -145,7 +163,17 @@ impl Session {
         }
         for command in commands {
             match command {
-                Ok(command) => dispatch(&self.hub, &self.state, command).await,
+                Ok(command) => match self.admit(&command) {
+                    Verdict::Allow => dispatch(&self.hub, &self.state, command).await,
+                    Verdict::Refuse => self.state.reply(&Reply::error(command.id, too_fast())),
+                    Verdict::Disconnect => {
+                        let push = DisconnectPush {
+                            reason: "commands over the rate limit after 429 replies".to_owned(),
+                            ..DisconnectPush::new(DisconnectCode::TooManyRequests)
+                        };
+                        self.state.disconnect(push, true);
+                    }
+                },
                 Err(e) => {
                     if let Some(reply) = e.reply() {
                         self.state.reply(&reply);
@@ -157,6 +185,13 @@ impl Session {
             }
         }
         Ok(())
+    }
+
+    /// Takes a token from the command's rate-limit bucket.
+    fn admit(&self, command: &Command) -> Verdict {
+        let publish = matches!(command.request, Request::Publish(_));
+        let mut limiter = self.state.limiter.lock().unwrap_or_else(|e| e.into_inner());
+        limiter.check(publish)
     }
 
     fn fail(&self, e: &DecodeError) -> DisconnectPush {
@@ -183,6 +218,7 @@ async fn dispatch(hub: &Arc<HubInner>, state: &Arc<SessionState>, command: Comma
         Request::History(req) => history(hub, state, req).await.map(Into::into),
         Request::Ping => Ok(Empty {}.into()),
         Request::Refresh(req) => refresh(hub, state, &req.token).map(Into::into),
+        Request::SubRefresh(req) => sub_refresh(hub, state, &req).map(Into::into),
         _ => Err(ErrorCode::MethodNotFound.into()),
     };
     state.reply(&Reply { id, outcome });
@@ -196,6 +232,9 @@ async fn subscribe_command(
 ) {
     match subscribe::join(hub, state, Origin::Client(req)).await {
         Ok((result, position)) => {
+            if result.ttl.is_some() {
+                subscribe::watch_expiry(hub, state, &req.channel);
+            }
             let frame = Frame::new(encode_reply(&Reply::ok(id, result)));
             let channels = [(req.channel.clone(), position)];
             for (channel, member) in state.activate(frame, &channels) {
@@ -204,6 +243,13 @@ async fn subscribe_command(
         }
         Err(e) => state.reply(&Reply::error(id, e)),
     }
+}
+
+fn too_fast() -> ReplyError {
+    ReplyError::with_message(
+        ErrorCode::TooManyRequests,
+        "too many requests: slow down and retry",
+    )
 }
 
 fn denied(message: &str) -> ReplyError {
@@ -221,6 +267,13 @@ async fn publish(
     }
     if state.user.is_empty() && !ns.allow_anonymous {
         return Err(denied("anonymous users may not publish here"));
+    }
+    // Writing needs the right to read: where subscribing takes a token,
+    // so does publishing (through the subscription it made).
+    if ns.require_subscription_token && !state.subs().contains_key(&req.channel) {
+        return Err(denied(
+            "publishing here needs a subscription made with a subscription token",
+        ));
     }
     let info = state.client_info(None);
     channel_ops::publish(hub, &req.channel, req.data, Some(info)).await
@@ -288,5 +341,34 @@ fn refresh(hub: &HubInner, state: &SessionState, token: &str) -> Result<RefreshR
     }
     Ok(RefreshResult {
         ttl: ttl.map(|t| t.as_secs()),
+    })
+}
+
+/// Replaces a subscription's token: the new one must be valid for this
+/// channel and user; its expiry replaces the old one (none: no expiry).
+fn sub_refresh(
+    hub: &HubInner,
+    state: &Arc<SessionState>,
+    req: &SubRefreshRequest,
+) -> Result<RefreshResult, ReplyError> {
+    hub.namespace(&req.channel)?;
+    if !state.subs().contains_key(&req.channel) {
+        return Err(ErrorCode::NotSubscribed.into());
+    }
+    let grant = subscribe::verify_subscription_token(hub, state, &req.channel, &req.token)?;
+    let expires = grant.ttl.map(|ttl| Instant::now() + ttl);
+    let watching = {
+        let mut subs = state.subs();
+        let Some(sub) = subs.get_mut(&req.channel) else {
+            return Err(ErrorCode::NotSubscribed.into());
+        };
+        sub.expires = expires;
+        sub.watcher.is_some()
+    };
+    if expires.is_some() && !watching {
+        subscribe::watch_expiry(hub, state, &req.channel);
+    }
+    Ok(RefreshResult {
+        ttl: grant.ttl.map(|t| t.as_secs()),
     })
 }

@@ -33,6 +33,57 @@ pub struct HubConfig {
     /// Seconds between client pings to advertise in the connect result
     /// (transports without WebSocket pings). Default 25.
     pub client_ping_interval: Option<u64>,
+    /// Deepest nesting of arrays and objects in publication data; deeper
+    /// data is refused with 400 on every path (client and server API).
+    /// Default 64: far beyond real documents, well within what every JSON
+    /// parser a subscriber may use can decode (serde_json stops at 128).
+    pub max_data_depth: usize,
+    /// Sessions one user (non-empty user id) may hold on this node; more
+    /// are refused with disconnect 4505. Anonymous sessions are bounded by
+    /// the per-IP limits instead. Default 100: many tabs and devices, not
+    /// a botnet on one account.
+    pub max_connections_per_user: usize,
+    /// How fast one session may send commands.
+    pub rate_limits: RateLimits,
+}
+
+/// Per-session command rate limits (token buckets). A command over its
+/// rate gets error `429` (temporary) and is not executed; a session that
+/// gets more than `max_refused` such errors within `refused_window` is
+/// disconnected with `4008`. A rate of 0 turns that bucket off.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RateLimits {
+    /// Commands other than `publish` per second, sustained. Default 100.
+    pub commands_per_second: u32,
+    /// Commands allowed at once above that rate. Default 200: a
+    /// reconnecting client resubscribing to its channels in one frame.
+    pub command_burst: u32,
+    /// `publish` commands per second, sustained. Default 20: one publish
+    /// can fan out to every subscriber of a channel, so it is limited
+    /// apart from cheap commands.
+    pub publishes_per_second: u32,
+    /// Publishes allowed at once above that rate. Default 40.
+    pub publish_burst: u32,
+    /// Refused commands tolerated within `refused_window` before the
+    /// session is disconnected with 4008. Default 50.
+    pub max_refused: u32,
+    /// The window `max_refused` counts in. Default 10 s.
+    #[serde(deserialize_with = "deserialize_duration")]
+    pub refused_window: Duration,
+}
+
+impl Default for RateLimits {
+    fn default() -> RateLimits {
+        RateLimits {
+            commands_per_second: 100,
+            command_burst: 200,
+            publishes_per_second: 20,
+            publish_burst: 40,
+            max_refused: 50,
+            refused_window: Duration::from_secs(10),
+        }
+    }
 }
 
 impl Default for HubConfig {
@@ -46,6 +97,9 @@ impl Default for HubConfig {
             max_subscriptions: 128,
             presence_ttl: Duration::from_secs(60),
             client_ping_interval: Some(25),
+            max_data_depth: 64,
+            max_connections_per_user: 100,
+            rate_limits: RateLimits::default(),
         }
     }
 }
@@ -165,6 +219,19 @@ impl HubConfig {
         }
         if self.presence_ttl < Duration::from_secs(1) {
             return err("presence_ttl must be at least 1s".into());
+        }
+        if self.max_data_depth == 0 || self.max_connections_per_user == 0 {
+            return err(
+                "max_data_depth and max_connections_per_user must be greater than 0".into(),
+            );
+        }
+        let rates = &self.rate_limits;
+        let bursts_ok = (rates.commands_per_second == 0 || rates.command_burst > 0)
+            && (rates.publishes_per_second == 0 || rates.publish_burst > 0);
+        if !bursts_ok || rates.refused_window.is_zero() {
+            return err(
+                "rate_limits: a burst must be > 0 when its rate is, refused_window > 0".into(),
+            );
         }
         Ok(())
     }

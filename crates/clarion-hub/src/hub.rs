@@ -234,13 +234,21 @@ impl HubInner {
         lock(&self.sessions)
     }
 
-    pub(crate) fn register(&self, session: &Arc<SessionState>) {
+    /// Registers a session; false (and nothing registered) when its user
+    /// already holds `max_connections_per_user` sessions here.
+    pub(crate) fn register(&self, session: &Arc<SessionState>) -> bool {
         let mut reg = self.registry();
+        let sessions_of_user = reg.users.get(&session.user).map_or(0, HashSet::len);
+        let anonymous = session.user.is_empty();
+        if !anonymous && sessions_of_user >= self.config.max_connections_per_user {
+            return false;
+        }
         reg.sessions.insert(session.id.clone(), session.clone());
         reg.users
             .entry(session.user.clone())
             .or_default()
             .insert(session.id.clone());
+        true
     }
 
     pub(crate) fn session(&self, client: &str) -> Option<Arc<SessionState>> {

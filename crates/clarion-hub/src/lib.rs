@@ -14,7 +14,7 @@
 //! // The transport reads the first frame and verifies the token in it.
 //! let (id, connect) = hub.decode_connect(br#"{"id":1,"method":"connect"}"#).unwrap();
 //! let creds = Credentials { user: "alice".into(), ..Credentials::default() };
-//! let session = hub.connect(creds, id, &connect).await;
+//! let session = hub.connect(creds, id, &connect).await.unwrap();
 //! session.handle(br#"{"id":2,"method":"ping"}"#).await.unwrap();
 //! let Some(Outgoing::Frame(connected)) = session.try_recv() else { panic!() };
 //! assert!(connected.bytes().starts_with(br#"{"id":1,"result":{"client":"#));
@@ -33,6 +33,7 @@ mod config;
 mod hub;
 mod maintenance;
 mod queue;
+mod rate;
 mod session;
 mod subscribe;
 
@@ -47,6 +48,7 @@ pub use broker::{
 };
 pub use config::{
     deserialize_duration, parse_duration, ConfigError, HubConfig, NamespaceOptions, QueueLimits,
+    RateLimits,
 };
 pub use hub::{Hub, HubBuilder, StartError};
 pub use queue::{Frame, Outgoing};

@@ -19,6 +19,7 @@ use tokio::time::Instant;
 
 use crate::hub::HubInner;
 use crate::queue::{Frame, Outgoing, Overflow, Queue};
+use crate::rate::RateLimiter;
 
 /// A connected client, as the transport sees it.
 ///
@@ -50,6 +51,8 @@ pub(crate) struct SessionState {
     pub(crate) subs: Mutex<HashMap<String, Sub>>,
     /// When the connection token expires (unless refreshed).
     expires: Mutex<Option<Instant>>,
+    /// Command rate limits.
+    pub(crate) limiter: Mutex<RateLimiter>,
     closed: AtomicBool,
 }
 
@@ -70,6 +73,33 @@ pub(crate) struct Sub {
     phase: Phase,
     /// The last offset delivered and its epoch (channels with history).
     last: Option<(u64, String)>,
+    /// When the subscription token expires (unless refreshed).
+    pub(crate) expires: Option<Instant>,
+    /// The task that ends the subscription at `expires`; stopped when the
+    /// subscription goes.
+    pub(crate) watcher: Option<Watcher>,
+}
+
+/// Aborts a subscription's expiry watcher when dropped (unless disarmed).
+pub(crate) struct Watcher(Option<tokio::task::AbortHandle>);
+
+impl Watcher {
+    pub(crate) fn new(handle: tokio::task::AbortHandle) -> Watcher {
+        Watcher(Some(handle))
+    }
+
+    /// Lets the task run on when this is dropped.
+    fn disarm(&mut self) {
+        self.0 = None;
+    }
+}
+
+impl Drop for Watcher {
+    fn drop(&mut self) {
+        if let Some(handle) = &self.0 {
+            handle.abort();
+        }
+    }
 }
 
 enum Phase {
@@ -106,6 +136,8 @@ impl Sub {
             member,
             phase: Phase::Joining(Vec::new()),
             last: None,
+            expires: None,
+            watcher: None,
         }
     }
 
@@ -141,6 +173,7 @@ impl SessionState {
         user: String,
         info: Option<Data>,
         queue: Queue,
+        limiter: RateLimiter,
     ) -> SessionState {
         SessionState {
             id,
@@ -149,6 +182,7 @@ impl SessionState {
             queue,
             subs: Mutex::default(),
             expires: Mutex::new(None),
+            limiter: Mutex::new(limiter),
             closed: AtomicBool::new(false),
         }
     }
@@ -224,6 +258,28 @@ impl SessionState {
         let push = UnsubscribePush::new(channel, UnsubscribeCode::InsufficientState);
         self.push(Frame::new(encode_push(&Push::Unsubscribe(push))));
         member.expect("called for a subscription in the map")
+    }
+
+    /// Ends `channel`'s subscription if its token has expired: removes it
+    /// and queues `unsubscribe` 2501. `Err(next)`: not expired yet, check
+    /// again at `next`; `Ok(None)`: gone or no expiry any more.
+    pub(crate) fn expire_subscription(&self, channel: &str) -> Result<Option<Member>, Instant> {
+        let mut subs = self.subs();
+        let Some(expires) = subs.get(channel).and_then(|s| s.expires) else {
+            return Ok(None);
+        };
+        if expires > Instant::now() {
+            return Err(expires);
+        }
+        // The caller is the watcher: keep it running (no abort on drop).
+        let member = subs.remove(channel).map(|mut s| {
+            s.watcher.as_mut().map(Watcher::disarm);
+            s.member
+        });
+        drop(subs);
+        let push = UnsubscribePush::new(channel, UnsubscribeCode::Expired);
+        self.push(Frame::new(encode_push(&Push::Unsubscribe(push))));
+        Ok(member)
     }
 
     /// Queues `reply` and then, atomically with respect to live delivery,

@@ -5,10 +5,11 @@ use std::sync::Arc;
 
 use clarion_wire::{ErrorCode, ReplyError, StreamPosition, SubscribeRequest, SubscribeResult};
 
-use crate::auth::SubscriptionCheck;
+use crate::auth::{SubscriptionCheck, SubscriptionGrant};
 use crate::broker::{BrokerError, HistoryPage, HistoryQuery};
 use crate::hub::HubInner;
-use crate::session::{Member, SessionState, Sub};
+use crate::session::{Member, SessionState, Sub, Watcher};
+use tokio::time::Instant;
 
 /// How a subscription was asked for.
 pub(crate) enum Origin<'a> {
@@ -51,10 +52,11 @@ pub(crate) async fn join(
 ) -> Result<(SubscribeResult, Option<StreamPosition>), ReplyError> {
     let channel = origin.channel();
     let ns = hub.namespace(channel)?.clone();
-    let chan_info = match &origin {
+    let grant = match &origin {
         Origin::Client(req) => authorize(hub, session, &ns, req)?,
-        Origin::Server { .. } => None,
+        Origin::Server { .. } => SubscriptionGrant::default(),
     };
+    let chan_info = grant.info;
     let member = Member {
         info: session.client_info(chan_info),
         presence: ns.presence,
@@ -71,10 +73,15 @@ pub(crate) async fn join(
                 "too many subscriptions",
             ));
         }
-        subs.insert(channel.to_owned(), Sub::new(member.clone()));
+        let mut sub = Sub::new(member.clone());
+        sub.expires = grant.ttl.map(|ttl| Instant::now() + ttl);
+        subs.insert(channel.to_owned(), sub);
     }
     match setup(hub, session, channel, &member, origin.recover(), &ns).await {
-        Ok(out) => Ok(out),
+        Ok((mut result, position)) => {
+            result.ttl = grant.ttl.map(|ttl| ttl.as_secs());
+            Ok((result, position))
+        }
         Err(e) => {
             session.subs().remove(channel);
             leave(hub, &session.id, channel, &member).await;
@@ -88,7 +95,7 @@ fn authorize(
     session: &SessionState,
     ns: &crate::config::NamespaceOptions,
     req: &SubscribeRequest,
-) -> Result<Option<clarion_wire::Data>, ReplyError> {
+) -> Result<SubscriptionGrant, ReplyError> {
     if session.user.is_empty() && !ns.allow_anonymous {
         return Err(ReplyError::with_message(
             ErrorCode::PermissionDenied,
@@ -102,8 +109,18 @@ fn authorize(
                 "subscription token required",
             ));
         }
-        return Ok(None);
+        return Ok(SubscriptionGrant::default());
     };
+    verify_subscription_token(hub, session, &req.channel, token)
+}
+
+/// Checks a subscription token for `channel` (on subscribe and `sub_refresh`).
+pub(crate) fn verify_subscription_token(
+    hub: &HubInner,
+    session: &SessionState,
+    channel: &str,
+    token: &str,
+) -> Result<SubscriptionGrant, ReplyError> {
     let Some(verifier) = &hub.verifier else {
         return Err(ReplyError::with_message(
             ErrorCode::Unauthorized,
@@ -113,10 +130,42 @@ fn authorize(
     let check = SubscriptionCheck {
         client: &session.id,
         user: &session.user,
-        channel: &req.channel,
+        channel,
         token,
     };
-    Ok(verifier.verify_subscription(&check)?.info)
+    verifier.verify_subscription(&check)
+}
+
+/// Ends `channel`'s subscription when its token expires (unless refreshed
+/// meanwhile); the task is aborted if the subscription goes first.
+pub(crate) fn watch_expiry(hub: &HubInner, session: &Arc<SessionState>, channel: &str) {
+    let Some(hub) = hub.myself() else {
+        return;
+    };
+    let weak = Arc::downgrade(session);
+    let owned = channel.to_owned();
+    let task = tokio::spawn(async move {
+        loop {
+            let outcome = match weak.upgrade() {
+                Some(session) => session.expire_subscription(&owned),
+                None => return,
+            };
+            match outcome {
+                Err(next) => tokio::time::sleep_until(next).await,
+                Ok(None) => return,
+                Ok(Some(member)) => {
+                    let Some(session) = weak.upgrade() else {
+                        return;
+                    };
+                    return leave(&hub, &session.id, &owned, &member).await;
+                }
+            }
+        }
+    });
+    // A subscription already gone is noticed by the task itself.
+    if let Some(sub) = session.subs().get_mut(channel) {
+        sub.watcher = Some(Watcher::new(task.abort_handle()));
+    }
 }
 
 async fn setup(

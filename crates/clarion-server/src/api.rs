@@ -111,7 +111,10 @@ pub(crate) async fn handler(
     body: Body,
 ) -> Response {
     let response = match handle(&app, &method, &headers, body).await {
-        Ok(result) => (StatusCode::OK, Json(json!({ "result": result }))).into_response(),
+        Ok(body) => {
+            let json = [(http::header::CONTENT_TYPE, "application/json")];
+            (StatusCode::OK, json, body).into_response()
+        }
         Err(error) => error.into_response(),
     };
     let label = match METHODS.contains(&method.as_str()) {
@@ -127,7 +130,7 @@ async fn handle(
     method: &str,
     headers: &HeaderMap,
     body: Body,
-) -> Result<Value, ApiError> {
+) -> Result<Vec<u8>, ApiError> {
     authorize(app, headers)?;
     if !METHODS.contains(&method) {
         let message = format!("unknown method {method:?}");
@@ -202,8 +205,15 @@ fn params<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
     })
 }
 
-fn to_value<T: serde::Serialize>(value: T) -> Result<Value, ApiError> {
-    serde_json::to_value(value).map_err(|e| {
+/// `{"result": value}` as bytes. Publication data is written out as the
+/// JSON text it arrived as, never parsed again (so no parser depth limit
+/// can fail here on data the server accepted).
+fn to_body<T: serde::Serialize>(value: T) -> Result<Vec<u8>, ApiError> {
+    #[derive(serde::Serialize)]
+    struct Success<T> {
+        result: T,
+    }
+    serde_json::to_vec(&Success { result: value }).map_err(|e| {
         ApiError::new(
             StatusCode::INTERNAL_SERVER_ERROR,
             ErrorCode::Internal,
@@ -212,13 +222,13 @@ fn to_value<T: serde::Serialize>(value: T) -> Result<Value, ApiError> {
     })
 }
 
-async fn dispatch(app: &App, method: &str, body: &[u8]) -> Result<Value, ApiError> {
+async fn dispatch(app: &App, method: &str, body: &[u8]) -> Result<Vec<u8>, ApiError> {
     let hub = &app.hub;
     match method {
         "publish" => {
             let p: PublishParams = params(body)?;
             let result = hub.publish(&p.channel, p.data).await;
-            to_value(result.map_err(ApiError::from_hub)?)
+            to_body(result.map_err(ApiError::from_hub)?)
         }
         "broadcast" => {
             let p: BroadcastParams = params(body)?;
@@ -230,15 +240,15 @@ async fn dispatch(app: &App, method: &str, body: &[u8]) -> Result<Value, ApiErro
                     Err(error) => json!({ "error": error }),
                 })
                 .collect();
-            Ok(json!({ "responses": responses }))
+            to_body(json!({ "responses": responses }))
         }
         "presence" => {
             let p: ChannelParams = params(body)?;
-            to_value(hub.presence(&p.channel).await.map_err(ApiError::from_hub)?)
+            to_body(hub.presence(&p.channel).await.map_err(ApiError::from_hub)?)
         }
         "presence_stats" => {
             let p: ChannelParams = params(body)?;
-            to_value(
+            to_body(
                 hub.presence_stats(&p.channel)
                     .await
                     .map_err(ApiError::from_hub)?,
@@ -247,11 +257,11 @@ async fn dispatch(app: &App, method: &str, body: &[u8]) -> Result<Value, ApiErro
         "history" => {
             let p: HistoryParams = params(body)?;
             let page = hub.history(&p.channel, p.limit, p.since, p.reverse).await;
-            to_value(page.map_err(ApiError::from_hub)?)
+            to_body(page.map_err(ApiError::from_hub)?)
         }
         "channels" => {
             let _: NoParams = params(body)?;
-            Ok(json!({ "channels": hub.channels() }))
+            to_body(json!({ "channels": hub.channels() }))
         }
         "disconnect" => {
             let p: DisconnectParams = params(body)?;
@@ -260,11 +270,11 @@ async fn dispatch(app: &App, method: &str, body: &[u8]) -> Result<Value, ApiErro
                 false => DisconnectCode::ForceNoReconnect,
             };
             let n = hub.disconnect_user(&p.user, DisconnectPush::new(code));
-            Ok(json!({ "disconnected": n }))
+            to_body(json!({ "disconnected": n }))
         }
         "info" => {
             let _: NoParams = params(body)?;
-            to_value(hub.info())
+            to_body(hub.info())
         }
         _ => Err(ApiError::new(
             StatusCode::NOT_FOUND,

@@ -71,6 +71,8 @@ struct SubscriptionClaims {
     channel: String,
     #[serde(default)]
     info: Option<serde_json::Value>,
+    #[serde(default)]
+    exp: Option<u64>,
 }
 
 impl Keys {
@@ -149,7 +151,9 @@ impl Keys {
             user: claims.sub,
             info,
             channels: claims.channels,
-            ttl: claims.exp.map(ttl_until),
+            ttl: claims
+                .exp
+                .map(|exp| ttl_until(exp.saturating_add(self.leeway))),
         })
     }
 }
@@ -180,7 +184,11 @@ impl TokenVerifier for Keys {
         }
         let info = claims.info.map(|v| Data::from_value(&v)).transpose();
         let info = info.map_err(|_| ReplyError::new(ErrorCode::Unauthorized))?;
-        Ok(SubscriptionGrant { info })
+        // Accepted up to `exp` + leeway, so it lives that long too.
+        let ttl = claims
+            .exp
+            .map(|exp| ttl_until(exp.saturating_add(self.leeway)));
+        Ok(SubscriptionGrant { info, ttl })
     }
 
     fn verify_refresh(&self, check: &RefreshCheck<'_>) -> Result<Option<Duration>, ReplyError> {

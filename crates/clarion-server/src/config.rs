@@ -8,7 +8,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use clarion_hub::{HubConfig, NamespaceOptions};
+use clarion_hub::HubConfig;
 use serde::Deserialize;
 
 /// The server's whole configuration, validated.
@@ -25,6 +25,12 @@ pub struct ServerConfig {
     /// Time given to clients to close on SIGTERM/Ctrl-C. Default 10 s.
     #[serde(deserialize_with = "clarion_hub::deserialize_duration")]
     pub shutdown_timeout: Duration,
+    /// On SIGTERM/Ctrl-C, time between `/readyz` turning 503 and clients
+    /// being told to go away, for a load balancer to stop sending new
+    /// connections here. Default 0 s (set it to your balancer's probe
+    /// interval times its failure threshold).
+    #[serde(deserialize_with = "clarion_hub::deserialize_duration")]
+    pub shutdown_delay: Duration,
     /// TLS (wss:// and https://).
     pub tls: TlsConfig,
     /// Connection and subscription tokens.
@@ -171,6 +177,7 @@ impl Default for ServerConfig {
             log_format: LogFormat::Text,
             log_level: "info".into(),
             shutdown_timeout: Duration::from_secs(10),
+            shutdown_delay: Duration::ZERO,
             tls: TlsConfig::default(),
             auth: AuthConfig::default(),
             api: ApiConfig::default(),
@@ -180,33 +187,38 @@ impl Default for ServerConfig {
     }
 }
 
-/// The hub of the default configuration: `chat` (client publish,
-/// presence, join/leave, 100 messages of history for 10 minutes) and
-/// `leaderboard` (client publish, 1000 scores for an hour), both open to
-/// anonymous clients, which is what the demo page needs.
+/// The demo namespaces of the default configuration: `chat` (client
+/// publish, presence, join/leave, 100 messages of history for 10 minutes)
+/// and `leaderboard` (client publish, 1000 scores for an hour), both open
+/// to anonymous clients, which is what the demo page needs.
+const DEMO_NAMESPACES: &str = r#"
+[namespaces.chat]
+allow_publish = true
+presence = true
+join_leave = true
+history_size = 100
+history_ttl = "10m"
+allow_history = true
+allow_anonymous = true
+
+[namespaces.leaderboard]
+allow_publish = true
+history_size = 1000
+history_ttl = "1h"
+allow_history = true
+allow_anonymous = true
+"#;
+
+fn demo_hub_table() -> toml::Table {
+    DEMO_NAMESPACES
+        .parse()
+        .expect("the demo namespaces are valid TOML")
+}
+
+/// The hub of the default configuration: [`HubConfig::default`] with the
+/// demo namespaces (used when the config file has no `[hub]` section).
 pub fn demo_hub() -> HubConfig {
-    let chat = NamespaceOptions {
-        allow_publish: true,
-        presence: true,
-        join_leave: true,
-        history_size: 100,
-        history_ttl: Duration::from_secs(600),
-        allow_history: true,
-        allow_anonymous: true,
-        ..NamespaceOptions::default()
-    };
-    let leaderboard = NamespaceOptions {
-        allow_publish: true,
-        history_size: 1000,
-        history_ttl: Duration::from_secs(3600),
-        allow_history: true,
-        allow_anonymous: true,
-        ..NamespaceOptions::default()
-    };
-    HubConfig {
-        namespaces: HashMap::from([("chat".into(), chat), ("leaderboard".into(), leaderboard)]),
-        ..HubConfig::default()
-    }
+    HubConfig::deserialize(demo_hub_table()).expect("the demo namespaces are a valid hub config")
 }
 
 /// Environment variables and the keys they set (value parsed as a TOML
@@ -216,6 +228,7 @@ pub const ENV_OVERRIDES: &[(&str, &str)] = &[
     ("CLARION_LOG_FORMAT", "log_format"),
     ("CLARION_LOG_LEVEL", "log_level"),
     ("CLARION_SHUTDOWN_TIMEOUT", "shutdown_timeout"),
+    ("CLARION_SHUTDOWN_DELAY", "shutdown_delay"),
     ("CLARION_TLS_CERT", "tls.cert"),
     ("CLARION_TLS_KEY", "tls.key"),
     ("CLARION_ALLOW_ANONYMOUS", "auth.allow_anonymous"),
@@ -239,6 +252,19 @@ pub const ENV_OVERRIDES: &[(&str, &str)] = &[
         "websocket.new_connection_burst_per_ip",
     ),
     ("CLARION_COMPRESSION", "websocket.compression"),
+    (
+        "CLARION_MAX_CONNECTIONS_PER_USER",
+        "hub.max_connections_per_user",
+    ),
+    ("CLARION_MAX_DATA_DEPTH", "hub.max_data_depth"),
+    (
+        "CLARION_COMMANDS_PER_SECOND",
+        "hub.rate_limits.commands_per_second",
+    ),
+    (
+        "CLARION_PUBLISHES_PER_SECOND",
+        "hub.rate_limits.publishes_per_second",
+    ),
 ];
 
 /// Where each layer of configuration comes from.
@@ -281,6 +307,10 @@ pub fn load(sources: &ConfigSources) -> Result<ServerConfig, Vec<String>> {
         Some(path) => read_file(path).map_err(|e| vec![e])?,
         None => toml::Table::new(),
     };
+    // Without a [hub] section the demo namespaces apply, also when the
+    // environment or flags set other hub keys.
+    tree.entry("hub")
+        .or_insert_with(|| toml::Value::Table(demo_hub_table()));
     let env: HashMap<&str, &str> = sources
         .env
         .iter()
@@ -294,12 +324,66 @@ pub fn load(sources: &ConfigSources) -> Result<ServerConfig, Vec<String>> {
     for (key, value) in &sources.flags {
         set(&mut tree, key, value.clone().into_toml());
     }
-    let config: ServerConfig = ServerConfig::deserialize(tree).map_err(|e| vec![e.to_string()])?;
-    let errors = config.problems();
+    let (config, mut errors) = deserialize_all(tree);
+    errors.extend(config.problems());
     match errors.is_empty() {
         true => Ok(config),
         false => Err(errors),
     }
+}
+
+/// Deserializes, collecting every bad key rather than stopping at the
+/// first: each error names its key, which is then dropped (its default
+/// stands in) and the rest tried again.
+fn deserialize_all(mut tree: toml::Table) -> (ServerConfig, Vec<String>) {
+    let mut errors = Vec::new();
+    // Each round drops one key, so a tree with N bad keys takes N + 1.
+    for _ in 0..256 {
+        let value = toml::Value::Table(tree.clone());
+        let error = match serde_path_to_error::deserialize::<_, ServerConfig>(value) {
+            Ok(config) => return (config, errors),
+            Err(e) => e,
+        };
+        let text = error.inner().to_string();
+        // toml adds "in `table`" lines; the key path says it better.
+        let message = text.lines().next().unwrap_or_default().to_owned();
+        let mut key = error.path().to_string();
+        if let Some(field) = unknown_field(&message) {
+            let named = key == field || key.ends_with(&format!(".{field}"));
+            key = match key.as_str() {
+                _ if named => key,
+                "." | "" => field.to_owned(),
+                parent => format!("{parent}.{field}"),
+            };
+        }
+        errors.push(format!("{key}: {message}"));
+        if !remove(&mut tree, &key) {
+            break;
+        }
+    }
+    (ServerConfig::default(), errors)
+}
+
+/// The field an "unknown field `x`, expected ..." error names.
+fn unknown_field(message: &str) -> Option<&str> {
+    let rest = message.strip_prefix("unknown field `")?;
+    rest.split('`').next()
+}
+
+/// Removes a dotted key from the tree; false if it was not there.
+fn remove(tree: &mut toml::Table, key: &str) -> bool {
+    let mut parts: Vec<&str> = key.split('.').collect();
+    let Some(last) = parts.pop() else {
+        return false;
+    };
+    let mut table = tree;
+    for part in parts {
+        match table.get_mut(part) {
+            Some(toml::Value::Table(next)) => table = next,
+            _ => return false,
+        }
+    }
+    table.remove(last).is_some()
 }
 
 fn read_file(path: &Path) -> Result<toml::Table, String> {
@@ -489,6 +573,35 @@ mod tests {
         let errors = load(&src).unwrap_err();
         assert!(errors.len() >= 3, "{errors:?}");
         assert!(load(&sources(Some("nope = 1"), &[])).is_err());
+    }
+
+    #[test]
+    fn every_bad_key_is_listed_not_just_the_first() {
+        let src = sources(
+            Some("nope = 1\nshutdown_timeout = \"ten\"\n[api]\nmax_body_bytes = \"x\"\nbogus = true\n[hub.namespaces.chat]\nhistory_ttl = \"5 min\"\n"),
+            &[("CLARION_API_KEY", "")],
+        );
+        let errors = load(&src).unwrap_err();
+        for key in [
+            "nope",
+            "shutdown_timeout",
+            "api.max_body_bytes",
+            "api.bogus",
+            "history_ttl",
+            "api.key",
+        ] {
+            assert!(
+                errors.iter().any(|e| e.contains(key)),
+                "{key} missing in {errors:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn env_hub_keys_keep_the_demo_namespaces() {
+        let config = load(&sources(None, &[("CLARION_MAX_CONNECTIONS_PER_USER", "3")])).unwrap();
+        assert_eq!(config.hub.max_connections_per_user, 3);
+        assert!(config.hub.namespaces.contains_key("chat"));
     }
 
     #[test]

@@ -152,55 +152,78 @@ impl Server {
         format!("{scheme}://{}", self.local_addr())
     }
 
-    /// Serves until `stop` resolves, then shuts down gracefully: no new
-    /// connections, every session disconnected with code 4000 (WebSocket
-    /// close 1001, going away), at most `shutdown_timeout` for them to end.
+    /// Serves until `stop` resolves, then shuts down gracefully:
+    ///
+    /// 1. draining begins: `/readyz` answers 503, new WebSocket upgrades
+    ///    get 503, HTTP responses carry `Connection: close`; the listener
+    ///    keeps accepting, so a load balancer's probes see the 503;
+    /// 2. after `shutdown_delay` (time for the balancer to take the node
+    ///    out), every session is disconnected with code 4000 (WebSocket
+    ///    close 1001, going away), and given at most `shutdown_timeout` to
+    ///    end;
+    /// 3. the listener closes and open HTTP connections finish their
+    ///    requests (at most 5 s more).
     pub async fn run_until(self, stop: impl Future<Output = ()>) -> Result<(), ServeError> {
         let router = router(self.app.clone());
-        tokio::pin!(stop);
-        loop {
-            tokio::select! {
-                accepted = self.listener.accept() => match accepted {
-                    Ok((tcp, peer)) => {
-                        let _ = tcp.set_nodelay(true);
-                        let (router, shutdown) = (router.clone(), self.app.shutdown.clone());
-                        spawn_http(tcp, peer, self.tls.clone(), router, shutdown);
-                    }
-                    Err(err) => {
-                        tracing::warn!(error = %err, "accept failed");
-                        tokio::time::sleep(Duration::from_millis(50)).await;
-                    }
-                },
-                () = &mut stop => break,
-            }
+        let (close, closing) = watch::channel(false);
+        let accept = |tcp: tokio::net::TcpStream, peer| {
+            let _ = tcp.set_nodelay(true);
+            let shutdown = (self.app.shutdown.clone(), closing.clone());
+            spawn_http(tcp, peer, self.tls.clone(), router.clone(), shutdown);
+        };
+        tokio::select! {
+            () = accept_loop(&self.listener, &accept) => {}
+            () = stop => {}
+        }
+        let _ = self.stop.send(true);
+        tokio::select! {
+            () = accept_loop(&self.listener, &accept) => {}
+            () = drain(&self.app) => {}
         }
         drop(self.listener);
-        let _ = self.stop.send(true);
-        let app = &self.app;
-        let open = app.open.load(Ordering::Relaxed);
-        tracing::info!(
-            open,
-            "shutting down: disconnecting clients (1001 going away)"
-        );
-        app.hub
-            .disconnect_all(DisconnectPush::new(DisconnectCode::Shutdown));
-        let all_closed = async {
-            while app.open.load(Ordering::Relaxed) > 0 {
-                let closed = app.closed.notified();
-                tokio::select! {
-                    () = closed => {}
-                    () = tokio::time::sleep(Duration::from_millis(50)) => {}
-                }
-            }
-        };
-        if tokio::time::timeout(app.config.shutdown_timeout, all_closed)
-            .await
-            .is_err()
-        {
-            let left = app.open.load(Ordering::Relaxed);
-            tracing::warn!(left, "shutdown timeout: dropping the connections left");
-        }
+        let _ = close.send(true);
         Ok(())
+    }
+}
+
+/// Accepts connections until the listener fails for good (never, in practice).
+async fn accept_loop(listener: &TcpListener, accept: &impl Fn(tokio::net::TcpStream, SocketAddr)) {
+    loop {
+        match listener.accept().await {
+            Ok((tcp, peer)) => accept(tcp, peer),
+            Err(err) => {
+                tracing::warn!(error = %err, "accept failed");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
+    }
+}
+
+/// Steps 2 of [`Server::run_until`]: wait, disconnect everyone, wait for
+/// them to go (bounded).
+async fn drain(app: &App) {
+    let delay = app.config.shutdown_delay;
+    tracing::info!(?delay, "shutting down: not ready any more");
+    tokio::time::sleep(delay).await;
+    let open = app.open.load(Ordering::Relaxed);
+    tracing::info!(open, "disconnecting clients (1001 going away)");
+    app.hub
+        .disconnect_all(DisconnectPush::new(DisconnectCode::Shutdown));
+    let all_closed = async {
+        while app.open.load(Ordering::Relaxed) > 0 {
+            let closed = app.closed.notified();
+            tokio::select! {
+                () = closed => {}
+                () = tokio::time::sleep(Duration::from_millis(50)) => {}
+            }
+        }
+    };
+    if tokio::time::timeout(app.config.shutdown_timeout, all_closed)
+        .await
+        .is_err()
+    {
+        let left = app.open.load(Ordering::Relaxed);
+        tracing::warn!(left, "shutdown timeout: dropping the connections left");
     }
 }
 
@@ -241,13 +264,17 @@ async fn readyz(State(app): State<Arc<App>>) -> Response {
     }
 }
 
+/// The shutdown signals an HTTP connection follows: draining (answer with
+/// `Connection: close`) and closing (finish and close).
+type ShutdownSignals = (watch::Receiver<bool>, watch::Receiver<bool>);
+
 /// One HTTP/1.1 connection (with upgrades), closed gracefully at shutdown.
 fn spawn_http(
     tcp: tokio::net::TcpStream,
     peer: SocketAddr,
     tls: Option<TlsAcceptor>,
     router: Router,
-    shutdown: watch::Receiver<bool>,
+    shutdown: ShutdownSignals,
 ) {
     tokio::spawn(async move {
         match tls {
@@ -264,19 +291,28 @@ fn spawn_http(
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Peer(pub(crate) SocketAddr);
 
-async fn serve_http<S>(
-    stream: S,
-    peer: SocketAddr,
-    router: Router,
-    mut shutdown: watch::Receiver<bool>,
-) where
+async fn serve_http<S>(stream: S, peer: SocketAddr, router: Router, shutdown: ShutdownSignals)
+where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
+    let (draining, mut closing) = shutdown;
     let service = hyper::service::service_fn(move |request: http::Request<Incoming>| {
         let mut request = request.map(axum::body::Body::new);
         request.extensions_mut().insert(Peer(peer));
         // A Router is always ready: `call` without `poll_ready` is fine.
-        tower_service::Service::call(&mut router.clone(), request)
+        let response = tower_service::Service::call(&mut router.clone(), request);
+        let draining = draining.clone();
+        async move {
+            let mut response = response.await?;
+            // While draining, clients should not reuse this connection.
+            if *draining.borrow() && response.status() != StatusCode::SWITCHING_PROTOCOLS {
+                let close = http::HeaderValue::from_static("close");
+                response
+                    .headers_mut()
+                    .insert(http::header::CONNECTION, close);
+            }
+            Ok::<_, std::convert::Infallible>(response)
+        }
     });
     let conn = hyper::server::conn::http1::Builder::new()
         .timer(hyper_util::rt::TokioTimer::new())
@@ -286,7 +322,7 @@ async fn serve_http<S>(
     tokio::pin!(conn);
     tokio::select! {
         result = conn.as_mut() => log_http(result),
-        () = stopped(&mut shutdown) => {
+        () = stopped(&mut closing) => {
             conn.as_mut().graceful_shutdown();
             let bounded = tokio::time::timeout(Duration::from_secs(5), conn.as_mut()).await;
             if let Ok(result) = bounded {

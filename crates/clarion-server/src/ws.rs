@@ -169,7 +169,10 @@ where
         None => return Err(Some(reason(DisconnectCode::Unauthorized, "token required"))),
     };
     tracing::debug!(user = %credentials.user, handshake_ms = started.elapsed().as_millis() as u64, "connect");
-    Ok(app.hub.connect(credentials, id, &request).await)
+    app.hub
+        .connect(credentials, id, &request)
+        .await
+        .map_err(Some)
 }
 
 fn token_refusal(error: &TokenError) -> DisconnectPush {

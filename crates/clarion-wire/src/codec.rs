@@ -229,8 +229,10 @@ fn decode_one(bytes: &[u8]) -> Result<Command, DecodeError> {
         return Err(invalid("params must be an object".into()));
     }
     let request = parse_request(method, params).map_err(|e| invalid(e.to_string()))?;
-    if let Request::Subscribe(sub) = &request {
-        sub.validate().map_err(invalid)?;
+    match &request {
+        Request::Subscribe(sub) => sub.validate().map_err(invalid)?,
+        Request::Publish(publish) => publish.validate().map_err(invalid)?,
+        _ => {}
     }
     Ok(Command { id, request })
 }
@@ -252,6 +254,7 @@ fn parse_request(method: Method, params: &str) -> Result<Request, serde_json::Er
             Request::Ping
         }
         Method::Refresh => Request::Refresh(p(params)?),
+        Method::SubRefresh => Request::SubRefresh(p(params)?),
     })
 }
 
@@ -282,6 +285,7 @@ pub fn encode_command(command: &Command) -> Bytes {
         Request::History(p) => out(command, Some(p)),
         Request::Ping => out::<()>(command, None),
         Request::Refresh(p) => out(command, Some(p)),
+        Request::SubRefresh(p) => out(command, Some(p)),
     }
 }
 

@@ -128,6 +128,8 @@ codes! {
         ForceReconnect = 4005, "force reconnect", true;
         /// The server lost the state needed to continue the stream; reconnect and recover.
         InsufficientState = 4006, "insufficient state", true;
+        /// The client kept sending commands over its rate limit after `429` replies.
+        TooManyRequests = 4008, "too many requests", true;
         /// A frame was not valid protocol (bad JSON, missing id, too many commands).
         BadRequest = 4500, "bad request", false;
         /// The connection token was missing or invalid.

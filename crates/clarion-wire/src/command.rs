@@ -39,6 +39,8 @@ pub enum Request {
     Ping,
     /// Replace the connection token before it expires.
     Refresh(RefreshRequest),
+    /// Replace a subscription token before it expires.
+    SubRefresh(SubRefreshRequest),
 }
 
 /// The method names, as sent in `"method"`.
@@ -63,6 +65,8 @@ pub enum Method {
     Ping,
     /// `refresh`
     Refresh,
+    /// `sub_refresh`
+    SubRefresh,
 }
 
 impl Method {
@@ -77,6 +81,7 @@ impl Method {
         Method::History,
         Method::Ping,
         Method::Refresh,
+        Method::SubRefresh,
     ];
 
     /// The name on the wire.
@@ -91,6 +96,7 @@ impl Method {
             Method::History => "history",
             Method::Ping => "ping",
             Method::Refresh => "refresh",
+            Method::SubRefresh => "sub_refresh",
         }
     }
 
@@ -113,6 +119,7 @@ impl Request {
             Request::History(_) => Method::History,
             Request::Ping => Method::Ping,
             Request::Refresh(_) => Method::Refresh,
+            Request::SubRefresh(_) => Method::SubRefresh,
         }
     }
 }
@@ -181,6 +188,10 @@ pub struct ChannelRequest {
     pub channel: String,
 }
 
+/// The longest idempotency key accepted, in bytes: room for a UUID or a
+/// `<client>:<counter>` pair, small enough to keep per publication.
+pub const MAX_IDEMPOTENCY_KEY_BYTES: usize = 64;
+
 /// `publish` params.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct PublishRequest {
@@ -188,6 +199,23 @@ pub struct PublishRequest {
     pub channel: String,
     /// The data, any JSON value.
     pub data: Data,
+    /// Makes a retried publish safe: the server stores and delivers the
+    /// publication once per key (within the channel and a window) and
+    /// answers a retry with the first result. 1 to
+    /// [`MAX_IDEMPOTENCY_KEY_BYTES`] bytes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub idempotency_key: Option<String>,
+}
+
+impl PublishRequest {
+    pub(crate) fn validate(&self) -> Result<(), String> {
+        match &self.idempotency_key {
+            Some(key) if key.is_empty() || key.len() > MAX_IDEMPOTENCY_KEY_BYTES => Err(format!(
+                "idempotency_key must be 1 to {MAX_IDEMPOTENCY_KEY_BYTES} bytes"
+            )),
+            _ => Ok(()),
+        }
+    }
 }
 
 /// `history` params: a page of a channel's history.
@@ -212,6 +240,15 @@ pub struct HistoryRequest {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct RefreshRequest {
     /// The new connection token.
+    pub token: String,
+}
+
+/// `sub_refresh` params.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct SubRefreshRequest {
+    /// The subscribed channel.
+    pub channel: String,
+    /// The new subscription token for it.
     pub token: String,
 }
 

@@ -45,6 +45,42 @@ impl Data {
     pub fn is_empty(&self) -> bool {
         self.get().is_empty()
     }
+
+    /// How deeply arrays and objects nest: 0 for a scalar, 1 for `[1]`
+    /// or `{}`, 2 for `{"a":[]}`. One pass over the text, no recursion, so
+    /// it is safe on any input (the server refuses data nested deeper than
+    /// its limit, which JSON parsers with recursion limits could not read).
+    pub fn depth(&self) -> usize {
+        json_depth(self.get().as_bytes())
+    }
+}
+
+/// The nesting depth of valid JSON text (see [`Data::depth`]).
+fn json_depth(json: &[u8]) -> usize {
+    let (mut depth, mut max) = (0usize, 0usize);
+    let mut in_string = false;
+    let mut escaped = false;
+    for &b in json {
+        if in_string {
+            match b {
+                _ if escaped => escaped = false,
+                b'\\' => escaped = true,
+                b'"' => in_string = false,
+                _ => {}
+            }
+            continue;
+        }
+        match b {
+            b'"' => in_string = true,
+            b'[' | b'{' => {
+                depth += 1;
+                max = max.max(depth);
+            }
+            b']' | b'}' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    max
 }
 
 impl PartialEq for Data {
@@ -115,6 +151,17 @@ mod tests {
         );
         assert!(Data::from_json("{").is_err());
         assert_eq!(Data::from_value(&[1, 2]).unwrap().get(), "[1,2]");
+    }
+
+    #[test]
+    fn depth_counts_nesting_outside_strings() {
+        let depth = |json: &str| Data::from_json(json).unwrap().depth();
+        assert_eq!(depth("1"), 0);
+        assert_eq!(depth(r#""[[[""#), 0);
+        assert_eq!(depth("[]"), 1);
+        assert_eq!(depth(r#"{"a":[1,{"b":"]]\"[{"}],"c":{}}"#), 3);
+        let deep = format!("{}{}", "[".repeat(200), "]".repeat(200));
+        assert_eq!(depth(&deep), 200);
     }
 
     #[test]

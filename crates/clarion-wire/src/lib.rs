@@ -34,7 +34,7 @@ pub use codec::{
 pub use codes::{DisconnectCode, ErrorCode, UnsubscribeCode};
 pub use command::{
     ChannelRequest, Command, ConnectRequest, HistoryRequest, Method, PublishRequest,
-    RefreshRequest, Request, SubscribeRequest,
+    RefreshRequest, Request, SubRefreshRequest, SubscribeRequest, MAX_IDEMPOTENCY_KEY_BYTES,
 };
 pub use data::{ClientInfo, Data, StreamPosition};
 pub use push::{DisconnectPush, PresencePush, PublicationPush, Push, UnsubscribePush};

@@ -181,6 +181,10 @@ pub struct SubscribeResult {
     /// The missed publications, oldest first.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub publications: Vec<Publication>,
+    /// Seconds until the subscription token expires (send `sub_refresh`
+    /// before), if it does.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ttl: Option<u64>,
 }
 
 impl SubscribeResult {

@@ -63,7 +63,7 @@ fn check_reply(ex: &Example) -> String {
         "presence" => check_result::<PresenceResult>(&raw, ex),
         "presence_stats" => check_result::<PresenceStatsResult>(&raw, ex),
         "history" => check_result::<HistoryResult>(&raw, ex),
-        "refresh" => check_result::<RefreshResult>(&raw, ex),
+        "refresh" | "sub_refresh" => check_result::<RefreshResult>(&raw, ex),
         "unsubscribe" | "ping" => check_result::<Empty>(&raw, ex),
         "unknown" => assert!(raw.outcome.is_err(), "line {}", ex.line),
         other => panic!("line {}: unknown method {other}", ex.line),

@@ -91,6 +91,7 @@ fn subscribe_results() {
                     info: Some(alice()),
                 },
             ],
+            ttl: None,
         },
         r#"{"id":42,"result":{"recoverable":true,"offset":19,"epoch":"a1b2","recovered":true,"publications":[{"offset":18,"data":{"t":1}},{"offset":19,"data":{"t":2},"info":{"client":"c1","user":"alice","info":{"name":"Alice"}}}]}}"#,
     );
@@ -101,6 +102,7 @@ fn subscribe_results() {
             epoch: Some("new".into()),
             recovered: Some(false),
             publications: vec![],
+            ttl: None,
         },
         r#"{"id":42,"result":{"recoverable":true,"offset":50,"epoch":"new","recovered":false}}"#,
     );

@@ -44,6 +44,10 @@ pub(crate) struct ServeArgs {
     /// Time given to clients to close on SIGTERM/Ctrl-C (`10s`).
     #[arg(long, value_name = "DURATION")]
     shutdown_timeout: Option<String>,
+    /// On SIGTERM/Ctrl-C, time /readyz answers 503 before clients are told
+    /// to go away (`5s`; default 0s).
+    #[arg(long, value_name = "DURATION")]
+    shutdown_delay: Option<String>,
 }
 
 impl ServeArgs {
@@ -59,6 +63,7 @@ impl ServeArgs {
         string("api.key", &self.api_key);
         string("auth.hmac_secret", &self.hmac_secret);
         string("shutdown_timeout", &self.shutdown_timeout);
+        string("shutdown_delay", &self.shutdown_delay);
         let path = |p: &Option<PathBuf>| p.as_ref().map(|p| p.display().to_string());
         string("tls.cert", &path(&self.tls_cert));
         string("tls.key", &path(&self.tls_key));

@@ -75,7 +75,7 @@ pub async fn connect(hub: &Hub, user: &str) -> Session {
 
 pub async fn connect_with(hub: &Hub, creds: Credentials, frame: &str) -> (Session, RawReply) {
     let (id, req) = hub.decode_connect(frame.as_bytes()).unwrap();
-    let session = hub.connect(creds, id, &req).await;
+    let session = hub.connect(creds, id, &req).await.expect("connect");
     let reply = reply(&session);
     assert_eq!(reply.id, id);
     (session, reply)
