@@ -20,7 +20,11 @@ pub(crate) async fn publish(
 ) -> Result<PublishResult, ReplyError> {
     let ns = hub.namespace(channel)?;
     let history = HubInner::history_options(ns);
-    let publication = NewPublication { data, info };
+    let publication = NewPublication {
+        data,
+        info,
+        idempotency_key: None,
+    };
     let position = hub.broker.publish(channel, publication, history).await;
     let position = position.map_err(unavailable)?;
     Ok(PublishResult {
