@@ -25,7 +25,11 @@ pub(crate) async fn publish(
         return Err(ReplyError::with_message(ErrorCode::BadRequest, message));
     }
     let history = HubInner::history_options(ns);
-    let publication = NewPublication { data, info };
+    let publication = NewPublication {
+        data,
+        info,
+        idempotency_key: None,
+    };
     let position = hub.broker.publish(channel, publication, history).await;
     let position = position.map_err(unavailable)?;
     Ok(PublishResult {

@@ -15,7 +15,10 @@ use clarion_wire::{
 use tokio::time::Instant;
 
 use crate::auth::TokenVerifier;
-use crate::broker::{Broker, BrokerError, BrokerHandler, HistoryOptions, MemoryBroker};
+use crate::broker::{
+    Broker, BrokerError, BrokerHandler, ClusterNode, Control, HistoryOptions, MemoryBroker,
+    NodeIdentity, NodeStats,
+};
 use crate::config::{parse_channel, ConfigError, HubConfig, NamespaceOptions};
 use crate::queue::Frame;
 use crate::session::{DeliverError, Delivery, SessionState};
@@ -161,6 +164,17 @@ impl Hub {
     pub fn config(&self) -> &HubConfig {
         &self.inner.config
     }
+
+    /// This node, as its broker names it.
+    pub fn node(&self) -> &NodeIdentity {
+        self.inner.broker.identity()
+    }
+
+    /// The live nodes of the cluster (this one included), as the broker
+    /// last heard of them.
+    pub fn nodes(&self) -> Vec<ClusterNode> {
+        self.inner.broker.nodes()
+    }
 }
 
 impl HubInner {
@@ -217,6 +231,11 @@ impl HubInner {
             return true;
         }
         false
+    }
+
+    /// How many channels have local members (cheap: no names copied).
+    fn channel_count(&self) -> usize {
+        self.channels.iter().map(|shard| lock(shard).len()).sum()
     }
 
     /// Local channels with their member counts.
@@ -329,6 +348,33 @@ impl BrokerHandler for Handler {
 
     fn on_leave(&self, channel: &str, info: &ClientInfo) {
         self.presence_push(channel, info, false);
+    }
+
+    /// No control kind is acted on yet: the hub sends none. Disconnecting a
+    /// user on every node and routing fallback transports' commands will
+    /// send and handle them here.
+    fn on_control(&self, _control: &Control) {}
+
+    /// Not repaired here yet: until the hub compares positions on resync,
+    /// a lost publication is found at the channel's next publication (the
+    /// subscriber gets `unsubscribe` 2500 and recovers from history).
+    fn on_resync(&self, _channels: &[String]) {}
+
+    fn node_stats(&self) -> NodeStats {
+        let Some(hub) = self.hub.upgrade() else {
+            return NodeStats::default();
+        };
+        let (clients, users, subscriptions) = {
+            let reg = hub.registry();
+            let subs: usize = reg.sessions.values().map(|s| s.subs().len()).sum();
+            (reg.sessions.len(), reg.users.len(), subs)
+        };
+        NodeStats {
+            clients: clients as u64,
+            users: users as u64,
+            channels: hub.channel_count() as u64,
+            subscriptions: subscriptions as u64,
+        }
     }
 }
 

@@ -43,8 +43,10 @@ pub mod contract;
 pub use api::{ChannelInfo, NodeInfo};
 pub use auth::{Credentials, RefreshCheck, SubscriptionCheck, SubscriptionGrant, TokenVerifier};
 pub use broker::{
-    BoxFuture, Broker, BrokerError, BrokerHandler, HistoryOptions, HistoryPage, HistoryQuery,
-    MemoryBroker, NewPublication, PresenceStats,
+    BoxFuture, Broker, BrokerError, BrokerErrorKind, BrokerHandler, ClusterMessage, ClusterNode,
+    Control, ControlKind, Heartbeat, HistoryOptions, HistoryPage, HistoryQuery, MemoryBackend,
+    MemoryBroker, NewPublication, NodeIdentity, NodeStats, PresenceChange, PresenceEntry,
+    PresenceStats, DEFAULT_IDEMPOTENCY_WINDOW,
 };
 pub use config::{
     deserialize_duration, parse_duration, ConfigError, HubConfig, NamespaceOptions, QueueLimits,

@@ -3,7 +3,12 @@
 
 use std::sync::Weak;
 
+use crate::broker::PresenceEntry;
 use crate::hub::HubInner;
+
+/// Presence entries refreshed per broker call: one round trip each, and
+/// small enough that one call never holds a backend for long.
+const REFRESH_BATCH: usize = 1000;
 
 /// Runs until the hub is dropped.
 pub(crate) async fn run(hub: Weak<HubInner>) {
@@ -18,7 +23,8 @@ pub(crate) async fn run(hub: Weak<HubInner>) {
     }
 }
 
-/// Re-adds every presence entry of every local session (one pass).
+/// Re-adds every presence entry of every local session (one pass), in
+/// batches.
 pub(crate) async fn refresh_presence(hub: &HubInner) {
     let entries: Vec<_> = {
         let reg = hub.registry();
@@ -28,14 +34,17 @@ pub(crate) async fn refresh_presence(hub: &HubInner) {
                 s.subs()
                     .iter()
                     .filter(|(_, sub)| sub.member.presence)
-                    .map(|(channel, sub)| (channel.clone(), sub.member.info.clone()))
+                    .map(|(channel, sub)| PresenceEntry {
+                        channel: channel.clone(),
+                        info: sub.member.info.clone(),
+                    })
                     .collect::<Vec<_>>()
             })
             .collect()
     };
     let ttl = hub.config.presence_ttl;
-    for (channel, info) in entries {
-        // A failure is retried on the next pass, before the entry expires.
-        let _ = hub.broker.add_presence(&channel, info, ttl).await;
+    for batch in entries.chunks(REFRESH_BATCH) {
+        // A failure is retried on the next pass, before the entries expire.
+        let _ = hub.broker.add_presence_batch(batch, ttl).await;
     }
 }

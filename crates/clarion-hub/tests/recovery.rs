@@ -6,9 +6,12 @@ mod common;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use bytes::Bytes;
+
 use clarion_hub::{
-    BoxFuture, Broker, BrokerError, BrokerHandler, HistoryOptions, HistoryPage, HistoryQuery, Hub,
-    MemoryBroker, NewPublication, PresenceStats,
+    BoxFuture, Broker, BrokerError, BrokerHandler, ClusterNode, ControlKind, HistoryOptions,
+    HistoryPage, HistoryQuery, Hub, MemoryBroker, NewPublication, NodeIdentity, PresenceChange,
+    PresenceEntry, PresenceStats,
 };
 use clarion_wire::{
     ClientInfo, Data, Publication, Push, StreamPosition, SubscribeResult, UnsubscribeCode,
@@ -236,6 +239,37 @@ impl LossyBroker {
 }
 
 impl Broker for LossyBroker {
+    fn identity(&self) -> &NodeIdentity {
+        self.inner.identity()
+    }
+    fn shutdown(&self) -> BoxFuture<'_, ()> {
+        self.inner.shutdown()
+    }
+    fn nodes(&self) -> Vec<ClusterNode> {
+        self.inner.nodes()
+    }
+    fn broadcast_control(
+        &self,
+        k: ControlKind,
+        p: Bytes,
+    ) -> BoxFuture<'_, Result<(), BrokerError>> {
+        self.inner.broadcast_control(k, p)
+    }
+    fn send_control<'a>(
+        &'a self,
+        n: &'a str,
+        k: ControlKind,
+        p: Bytes,
+    ) -> BoxFuture<'a, Result<(), BrokerError>> {
+        self.inner.send_control(n, k, p)
+    }
+    fn add_presence_batch<'a>(
+        &'a self,
+        e: &'a [PresenceEntry],
+        t: Duration,
+    ) -> BoxFuture<'a, Result<(), BrokerError>> {
+        self.inner.add_presence_batch(e, t)
+    }
     fn run(&self, handler: Arc<dyn BrokerHandler>) -> BoxFuture<'_, Result<(), BrokerError>> {
         *self.handler.lock().unwrap() = Some(handler.clone());
         self.inner.run(handler)
@@ -276,10 +310,7 @@ impl Broker for LossyBroker {
     ) -> BoxFuture<'a, Result<HistoryPage, BrokerError>> {
         Box::pin(async move {
             let race = self.race.lock().unwrap().take_if(|ch| ch == c).is_some();
-            let new = |d: &str| NewPublication {
-                data: Data::from_json(d).unwrap(),
-                info: None,
-            };
+            let new = |d: &str| NewPublication::new(Data::from_json(d).unwrap());
             if race {
                 self.inner.publish(c, new(r#""during""#), Some(o)).await?;
             }
@@ -298,14 +329,14 @@ impl Broker for LossyBroker {
         c: &'a str,
         i: ClientInfo,
         t: Duration,
-    ) -> BoxFuture<'a, Result<(), BrokerError>> {
+    ) -> BoxFuture<'a, Result<PresenceChange, BrokerError>> {
         self.inner.add_presence(c, i, t)
     }
     fn remove_presence<'a>(
         &'a self,
         c: &'a str,
         id: &'a str,
-    ) -> BoxFuture<'a, Result<(), BrokerError>> {
+    ) -> BoxFuture<'a, Result<PresenceChange, BrokerError>> {
         self.inner.remove_presence(c, id)
     }
     fn presence<'a>(&'a self, c: &'a str) -> BoxFuture<'a, Result<Vec<ClientInfo>, BrokerError>> {

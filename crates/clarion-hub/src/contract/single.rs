@@ -1,195 +1,9 @@
-//! The broker contract as a test suite every [`Broker`] runs unchanged
-//! (feature `contract-tests`).
-//!
-//! Implement [`Harness`] for your broker and expand
-//! [`broker_contract_tests!`](crate::broker_contract_tests) in a test file:
-//!
-//! ```ignore
-//! clarion_hub::broker_contract_tests!(#[tokio::test(start_paused = true)], MemoryHarness);
-//! ```
-//!
-//! Each case takes a fresh broker and uses channel names no other case
-//! uses, so a shared backend (one Redis) needs no cleanup between cases.
-//! Durations are a few seconds: a harness over a real backend sleeps.
+//! Contract cases on one node.
 
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use clarion_wire::{ClientInfo, Data, Publication, StreamPosition};
-
-use crate::broker::{
-    BoxFuture, Broker, BrokerHandler, HistoryOptions, HistoryQuery, NewPublication,
-};
-
-/// What the suite needs from a broker implementation.
-pub trait Harness: Sync {
-    /// A fresh broker, not yet [`run`](Broker::run).
-    fn broker(&self) -> BoxFuture<'_, Arc<dyn Broker>>;
-    /// Lets `duration` pass for the broker: advance a paused tokio clock,
-    /// or sleep for a real backend.
-    fn advance(&self, duration: Duration) -> BoxFuture<'_, ()>;
-}
-
-/// Expands to one test function per contract case. `$attr` is the test
-/// attribute (for example `#[tokio::test(start_paused = true)]` for the
-/// memory broker, `#[tokio::test]` for a real backend); `$harness` an
-/// expression for the [`Harness`].
-#[macro_export]
-macro_rules! broker_contract_tests {
-    (#[$attr:meta], $harness:expr) => {
-        $crate::broker_contract_tests!(@cases #[$attr], $harness;
-            live_delivery_in_offset_order,
-            publish_without_history_is_live_only,
-            history_since_returns_what_was_missed,
-            history_reverse_and_limit,
-            history_size_trims_oldest,
-            history_ttl_expires_publications,
-            epoch_changes_when_stream_expires,
-            epoch_changes_when_history_removed,
-            reading_creates_a_stream_that_keeps_its_epoch,
-            since_another_epoch_starts_at_oldest,
-            channels_are_independent,
-            unsubscribed_channels_are_not_required,
-            join_and_leave_are_delivered,
-            presence_add_remove_and_stats,
-            presence_expires_unless_refreshed
-        );
-    };
-    (@cases #[$attr:meta], $harness:expr; $($case:ident),*) => {
-        $(
-            #[$attr]
-            async fn $case() {
-                $crate::contract::$case(&$harness).await;
-            }
-        )*
-    };
-}
-
-/// One live event a broker delivered.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Event {
-    /// A publication with its epoch.
-    Publication(String, Publication, Option<String>),
-    /// A join.
-    Join(String, ClientInfo),
-    /// A leave.
-    Leave(String, ClientInfo),
-}
-
-/// A handler that records what it is given.
-#[derive(Debug, Default)]
-pub struct Recorder {
-    events: Mutex<Vec<Event>>,
-}
-
-impl Recorder {
-    /// The events so far.
-    pub fn events(&self) -> Vec<Event> {
-        self.events.lock().unwrap().clone()
-    }
-
-    /// Publications of `channel` so far: (offset, data JSON, epoch).
-    pub fn publications(&self, channel: &str) -> Vec<(Option<u64>, String, Option<String>)> {
-        let events = self.events();
-        let pubs = events.into_iter().filter_map(|e| match e {
-            Event::Publication(c, p, epoch) if c == channel => {
-                Some((p.offset, p.data.get().to_owned(), epoch))
-            }
-            _ => None,
-        });
-        pubs.collect()
-    }
-}
-
-impl BrokerHandler for Recorder {
-    fn on_publication(&self, channel: &str, publication: &Publication, epoch: Option<&str>) {
-        let event = Event::Publication(
-            channel.to_owned(),
-            publication.clone(),
-            epoch.map(str::to_owned),
-        );
-        self.events.lock().unwrap().push(event);
-    }
-
-    fn on_join(&self, channel: &str, info: &ClientInfo) {
-        let event = Event::Join(channel.to_owned(), info.clone());
-        self.events.lock().unwrap().push(event);
-    }
-
-    fn on_leave(&self, channel: &str, info: &ClientInfo) {
-        let event = Event::Leave(channel.to_owned(), info.clone());
-        self.events.lock().unwrap().push(event);
-    }
-}
-
-static NEXT: AtomicU64 = AtomicU64::new(0);
-
-/// A channel name unique to this process run and case.
-fn channel(case: &str) -> String {
-    let n = NEXT.fetch_add(1, Ordering::Relaxed);
-    let t = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_nanos())
-        .unwrap_or(0);
-    format!("contract-{t:x}-{n}:{case}")
-}
-
-async fn started<H: Harness>(h: &H) -> (Arc<dyn Broker>, Arc<Recorder>) {
-    let broker = h.broker().await;
-    let recorder = Arc::new(Recorder::default());
-    broker.run(recorder.clone()).await.expect("run");
-    (broker, recorder)
-}
-
-fn opts(size: usize, ttl: u64, meta_ttl: u64) -> Option<HistoryOptions> {
-    Some(HistoryOptions {
-        size,
-        ttl: Duration::from_secs(ttl),
-        meta_ttl: Duration::from_secs(meta_ttl),
-    })
-}
-
-fn pub_n(n: u64) -> NewPublication {
-    NewPublication {
-        data: Data::from_value(&n).unwrap(),
-        info: None,
-    }
-}
-
-async fn publish(b: &dyn Broker, ch: &str, n: u64, o: Option<HistoryOptions>) -> StreamPosition {
-    let pos = b.publish(ch, pub_n(n), o).await.expect("publish");
-    pos.expect("a position in a channel with history")
-}
-
-async fn read(
-    b: &dyn Broker,
-    ch: &str,
-    since: Option<StreamPosition>,
-    limit: usize,
-    reverse: bool,
-) -> (Vec<u64>, StreamPosition) {
-    let query = HistoryQuery {
-        since,
-        limit,
-        reverse,
-    };
-    let page = b.history(ch, query, opts(100, 60, 600).unwrap()).await;
-    let page = page.expect("history");
-    let offsets = page
-        .publications
-        .iter()
-        .map(|p| p.offset.unwrap())
-        .collect();
-    (offsets, page.position)
-}
-
-fn at(offset: u64, epoch: &str) -> Option<StreamPosition> {
-    Some(StreamPosition {
-        offset,
-        epoch: epoch.to_owned(),
-    })
-}
+use super::*;
+use crate::broker::{BrokerErrorKind, PresenceChange, PresenceEntry};
 
 /// Offsets start at 1 and increase by one; live delivery follows them in order.
 pub async fn live_delivery_in_offset_order<H: Harness>(h: &H) {
@@ -202,11 +16,11 @@ pub async fn live_delivery_in_offset_order<H: Harness>(h: &H) {
         assert_eq!(pos.offset, n);
         assert_eq!(*epoch.get_or_insert(pos.epoch.clone()), pos.epoch);
     }
-    let got = rec.publications(&ch);
     let want: Vec<_> = (1..=20)
         .map(|n| (Some(n), n.to_string(), epoch.clone()))
         .collect();
-    assert_eq!(got, want);
+    eventually(h, "20 publications", || rec.publications(&ch).len() >= 20).await;
+    assert_eq!(rec.publications(&ch), want);
 }
 
 /// Without history options a publication is delivered with no position.
@@ -215,6 +29,8 @@ pub async fn publish_without_history_is_live_only<H: Harness>(h: &H) {
     let ch = channel("live");
     b.subscribe(&ch).await.unwrap();
     assert_eq!(b.publish(&ch, pub_n(7), None).await.unwrap(), None);
+    eventually(h, "the publication", || !rec.publications(&ch).is_empty()).await;
+    settle(h).await;
     assert_eq!(rec.publications(&ch), vec![(None, "7".to_owned(), None)]);
     let (offsets, pos) = read(&*b, &ch, None, 10, false).await;
     assert!(offsets.is_empty());
@@ -356,15 +172,6 @@ pub async fn unsubscribed_channels_are_not_required<H: Harness>(h: &H) {
     let _ = rec;
 }
 
-fn client(id: &str, user: &str) -> ClientInfo {
-    ClientInfo {
-        client: id.to_owned(),
-        user: user.to_owned(),
-        info: None,
-        chan_info: None,
-    }
-}
-
 /// Join and leave reach subscribed nodes.
 pub async fn join_and_leave_are_delivered<H: Harness>(h: &H) {
     let (b, rec) = started(h).await;
@@ -372,23 +179,14 @@ pub async fn join_and_leave_are_delivered<H: Harness>(h: &H) {
     b.subscribe(&ch).await.unwrap();
     b.publish_join(&ch, client("c1", "u1")).await.unwrap();
     b.publish_leave(&ch, client("c1", "u1")).await.unwrap();
-    let events: Vec<_> = rec
-        .events()
-        .into_iter()
-        .filter(|e| !matches!(e, Event::Publication(..)))
-        .collect();
+    eventually(h, "join and leave", || rec.presence_events(&ch).len() >= 2).await;
     assert_eq!(
-        events,
+        rec.presence_events(&ch),
         vec![
             Event::Join(ch.clone(), client("c1", "u1")),
             Event::Leave(ch.clone(), client("c1", "u1")),
         ]
     );
-}
-
-async fn stats(b: &dyn Broker, ch: &str) -> (u64, u64) {
-    let s = b.presence_stats(ch).await.unwrap();
-    (s.num_clients, s.num_users)
 }
 
 /// Presence lists clients; stats count clients and distinct users.
@@ -406,15 +204,7 @@ pub async fn presence_add_remove_and_stats<H: Harness>(h: &H) {
     b.add_presence(&ch, client("c3", "bob"), ttl).await.unwrap();
     b.add_presence(&ch, client("c3", "bob"), ttl).await.unwrap();
     assert_eq!(stats(&*b, &ch).await, (3, 2));
-    let mut ids: Vec<_> = b
-        .presence(&ch)
-        .await
-        .unwrap()
-        .into_iter()
-        .map(|c| c.client)
-        .collect();
-    ids.sort();
-    assert_eq!(ids, vec!["c1", "c2", "c3"]);
+    assert_eq!(present(&*b, &ch).await, vec!["c1", "c2", "c3"]);
     b.remove_presence(&ch, "c1").await.unwrap();
     assert_eq!(stats(&*b, &ch).await, (2, 2));
     b.remove_presence(&ch, "c2").await.unwrap();
@@ -433,15 +223,107 @@ pub async fn presence_expires_unless_refreshed<H: Harness>(h: &H) {
     h.advance(Duration::from_millis(1000)).await;
     b.add_presence(&ch, client("c1", "u1"), ttl).await.unwrap();
     h.advance(Duration::from_millis(1500)).await;
-    let ids: Vec<_> = b
-        .presence(&ch)
-        .await
-        .unwrap()
-        .into_iter()
-        .map(|c| c.client)
-        .collect();
-    assert_eq!(ids, vec!["c1"]);
+    assert_eq!(present(&*b, &ch).await, vec!["c1"]);
     assert_eq!(stats(&*b, &ch).await, (1, 1));
     h.advance(Duration::from_millis(1000)).await;
     assert_eq!(stats(&*b, &ch).await, (0, 0));
+}
+
+/// Adding and removing report the user's first arrival and last departure.
+pub async fn presence_reports_first_and_last_client_of_a_user<H: Harness>(h: &H) {
+    let (b, _) = started(h).await;
+    let ch = channel("peruser");
+    let ttl = Duration::from_secs(60);
+    let first = b.add_presence(&ch, client("c1", "ann"), ttl).await.unwrap();
+    let added = |user_changed| PresenceChange {
+        client_added: true,
+        client_removed: false,
+        user_changed,
+    };
+    let removed = |user_changed| PresenceChange {
+        client_added: false,
+        client_removed: true,
+        user_changed,
+    };
+    assert_eq!(first, added(true), "ann's first tab");
+    let second = b.add_presence(&ch, client("c2", "ann"), ttl).await.unwrap();
+    assert_eq!(second, added(false), "ann's second tab");
+    let refresh = b.add_presence(&ch, client("c1", "ann"), ttl).await.unwrap();
+    assert_eq!(
+        refresh,
+        PresenceChange::default(),
+        "a refresh changes nothing"
+    );
+    let gone = b.remove_presence(&ch, "c1").await.unwrap();
+    assert_eq!(gone, removed(false), "ann still has a tab");
+    let last = b.remove_presence(&ch, "c2").await.unwrap();
+    assert_eq!(last, removed(true), "ann's last tab");
+    let again = b.remove_presence(&ch, "c2").await.unwrap();
+    assert_eq!(again, PresenceChange::default());
+}
+
+/// A batch adds entries in several channels and refreshes them.
+pub async fn presence_batch_adds_and_refreshes<H: Harness>(h: &H) {
+    let (b, _) = started(h).await;
+    let (x, y) = (channel("batch-x"), channel("batch-y"));
+    let entry = |ch: &str, id: &str, user: &str| PresenceEntry {
+        channel: ch.to_owned(),
+        info: client(id, user),
+    };
+    let ttl = Duration::from_secs(2);
+    let all = [
+        entry(&x, "c1", "u1"),
+        entry(&x, "c2", "u1"),
+        entry(&y, "c3", "u2"),
+    ];
+    b.add_presence_batch(&all, ttl).await.unwrap();
+    assert_eq!(stats(&*b, &x).await, (2, 1));
+    assert_eq!(stats(&*b, &y).await, (1, 1));
+    h.advance(Duration::from_millis(1000)).await;
+    b.add_presence_batch(&all[1..], ttl).await.unwrap();
+    h.advance(Duration::from_millis(1500)).await;
+    assert_eq!(present(&*b, &x).await, vec!["c2"], "c1 was not refreshed");
+    assert_eq!(present(&*b, &y).await, vec!["c3"]);
+    b.add_presence_batch(&[], ttl).await.unwrap();
+}
+
+/// A retried publish (same key) returns the first position and is stored
+/// and delivered once; another key, or another channel, is a new publish.
+pub async fn idempotent_publish_is_stored_and_delivered_once<H: Harness>(h: &H) {
+    let (b, rec) = started(h).await;
+    let (ch, other) = (channel("idem"), channel("idem-other"));
+    b.subscribe(&ch).await.unwrap();
+    let o = opts(100, 60, 600);
+    let first = b.publish(&ch, keyed(1, "k1"), o).await.unwrap();
+    let retry = b.publish(&ch, keyed(1, "k1"), o).await.unwrap();
+    assert_eq!(retry, first, "the retry returns the first position");
+    let next = b.publish(&ch, keyed(2, "k2"), o).await.unwrap().unwrap();
+    assert_eq!(next.offset, 2);
+    let elsewhere = b.publish(&other, keyed(1, "k1"), o).await.unwrap();
+    assert_eq!(elsewhere.unwrap().offset, 1, "keys are per channel");
+    assert_eq!(read(&*b, &ch, None, 10, false).await.0, vec![1, 2]);
+    eventually(h, "two publications", || rec.publications(&ch).len() >= 2).await;
+    settle(h).await;
+    let offsets: Vec<_> = rec.publications(&ch).into_iter().map(|p| p.0).collect();
+    assert_eq!(offsets, vec![Some(1), Some(2)]);
+}
+
+/// Without history the retry returns no position and is not delivered.
+pub async fn idempotent_publish_without_history<H: Harness>(h: &H) {
+    let (b, rec) = started(h).await;
+    let ch = channel("idem-live");
+    b.subscribe(&ch).await.unwrap();
+    assert_eq!(b.publish(&ch, keyed(1, "k"), None).await.unwrap(), None);
+    assert_eq!(b.publish(&ch, keyed(1, "k"), None).await.unwrap(), None);
+    eventually(h, "the publication", || !rec.publications(&ch).is_empty()).await;
+    settle(h).await;
+    assert_eq!(rec.publications(&ch).len(), 1);
+}
+
+/// `run` is called once.
+pub async fn run_twice_is_invalid<H: Harness>(h: &H) {
+    let (b, rec) = started(h).await;
+    let again = b.run(rec).await.expect_err("a second run");
+    assert_eq!(again.kind(), BrokerErrorKind::Invalid);
+    assert!(!again.is_temporary());
 }
