@@ -292,3 +292,35 @@ async fn a_user_over_the_connection_limit_is_refused_with_4505() {
     tokio::time::sleep(Duration::from_millis(200)).await;
     Client::connect(&server.ws_url(), Some(&bob)).await;
 }
+
+#[tokio::test]
+async fn a_retried_publish_with_its_idempotency_key_is_stored_and_delivered_once() {
+    let server = HubServer::start(None, &[]);
+    let mut subscriber = Client::connect(&server.ws_url(), None).await;
+    subscriber
+        .ok("subscribe", json!({"channel": "chat:once"}))
+        .await;
+    let mut publisher = Client::connect(&server.ws_url(), None).await;
+    let params = json!({"channel": "chat:once", "data": "hi", "idempotency_key": "k-1"});
+    let first = publisher.ok("publish", params.clone()).await;
+    let retry = publisher.ok("publish", params).await;
+    assert_eq!(first, retry, "a retry answers with the first result");
+    // Through the API with the same key: the same publication again.
+    let body = json!({"channel": "chat:once", "data": "hi", "idempotency_key": "k-1"});
+    let (status, reply) = server
+        .api("publish", Some(API_KEY), &body.to_string())
+        .await;
+    assert_eq!((status, &reply["result"]), (200, &first), "{reply}");
+    let other = json!({"channel": "chat:once", "data": "again", "idempotency_key": "k-2"});
+    let second = publisher.ok("publish", other).await;
+    assert_eq!(second["offset"], first["offset"].as_u64().unwrap() + 1);
+
+    let got = subscriber.push_of("publication", "chat:once").await;
+    assert_eq!(got["data"], "hi");
+    let got = subscriber.push_of("publication", "chat:once").await;
+    assert_eq!(got["data"], "again", "the retries were not delivered");
+
+    let too_long = json!({"channel": "chat:once", "data": 1, "idempotency_key": "x".repeat(65)});
+    let reply = publisher.command("publish", too_long).await;
+    assert_eq!(reply["error"]["code"], 400, "{reply}");
+}

@@ -45,7 +45,21 @@ pub struct NodeInfo {
 impl Hub {
     /// Publishes `data` into `channel` (no publisher info).
     pub async fn publish(&self, channel: &str, data: Data) -> Result<PublishResult, ReplyError> {
-        channel_ops::publish(&self.inner, channel, data, None).await
+        channel_ops::publish(&self.inner, channel, data, None, None).await
+    }
+
+    /// [`publish`](Hub::publish) with an idempotency key: a retry with the
+    /// same key into the same channel, through any node, within the
+    /// broker's window, returns the first result and is stored and
+    /// delivered once.
+    pub async fn publish_idempotent(
+        &self,
+        channel: &str,
+        data: Data,
+        idempotency_key: String,
+    ) -> Result<PublishResult, ReplyError> {
+        let key = Some(idempotency_key);
+        channel_ops::publish(&self.inner, channel, data, None, key).await
     }
 
     /// Publishes `data` into each channel; one result per channel, in order.

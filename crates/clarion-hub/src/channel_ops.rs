@@ -17,6 +17,7 @@ pub(crate) async fn publish(
     channel: &str,
     data: Data,
     info: Option<ClientInfo>,
+    idempotency_key: Option<String>,
 ) -> Result<PublishResult, ReplyError> {
     let ns = hub.namespace(channel)?;
     let max_depth = hub.config.max_data_depth;
@@ -28,7 +29,7 @@ pub(crate) async fn publish(
     let publication = NewPublication {
         data,
         info,
-        idempotency_key: None,
+        idempotency_key,
     };
     let position = hub.broker.publish(channel, publication, history).await;
     let position = position.map_err(unavailable)?;

@@ -276,7 +276,8 @@ async fn publish(
         ));
     }
     let info = state.client_info(None);
-    channel_ops::publish(hub, &req.channel, req.data, Some(info)).await
+    let key = req.idempotency_key;
+    channel_ops::publish(hub, &req.channel, req.data, Some(info), key).await
 }
 
 /// Presence and history are for subscribers of the channel.

@@ -40,6 +40,9 @@ pub(crate) const METHODS: &[&str] = &[
 struct PublishParams {
     channel: String,
     data: Data,
+    /// Publish once per key (see `Hub::publish_idempotent`).
+    #[serde(default)]
+    idempotency_key: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -162,6 +165,19 @@ fn authorize(app: &App, headers: &HeaderMap) -> Result<(), ApiError> {
     }
 }
 
+fn check_idempotency_key(key: &str) -> Result<(), ApiError> {
+    let max = clarion_wire::MAX_IDEMPOTENCY_KEY_BYTES;
+    if key.is_empty() || key.len() > max {
+        let message = format!("idempotency_key must be 1 to {max} bytes");
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            ErrorCode::BadRequest,
+            message,
+        ));
+    }
+    Ok(())
+}
+
 fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     if a.len() != b.len() {
         return false;
@@ -227,7 +243,13 @@ async fn dispatch(app: &App, method: &str, body: &[u8]) -> Result<Vec<u8>, ApiEr
     match method {
         "publish" => {
             let p: PublishParams = params(body)?;
-            let result = hub.publish(&p.channel, p.data).await;
+            let result = match p.idempotency_key {
+                Some(key) => {
+                    check_idempotency_key(&key)?;
+                    hub.publish_idempotent(&p.channel, p.data, key).await
+                }
+                None => hub.publish(&p.channel, p.data).await,
+            };
             to_body(result.map_err(ApiError::from_hub)?)
         }
         "broadcast" => {

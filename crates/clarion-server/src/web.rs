@@ -13,7 +13,13 @@ use crate::server::App;
 pub const PAGES: &[(&str, &str, &str)] = &[
     ("/", HTML, include_str!("../../../web/index.html")),
     ("/demo", HTML, include_str!("../../../web/demo.html")),
-    ("/clarion.js", JS, include_str!("../../../web/clarion.js")),
+    // The client SDK (clients/js), built into one ES module and committed,
+    // so that building the server never needs Node.
+    (
+        "/clarion-client.js",
+        JS,
+        include_str!("../../../web/clarion-client.js"),
+    ),
     ("/demo.js", JS, include_str!("../../../web/demo.js")),
     ("/style.css", CSS, include_str!("../../../web/style.css")),
 ];
