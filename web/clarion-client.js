@@ -1,7 +1,7 @@
 // clarion-client 0.1.0: the Clarion client SDK, built from clients/js/src by
 // `npm run build` in clients/js. Do not edit: change the sources and rebuild.
 
-// src/backoff.ts
+// clients/js/src/backoff.ts
 var Backoff = class {
   constructor(min, max, random) {
     this.min = min;
@@ -24,7 +24,7 @@ var Backoff = class {
   }
 };
 
-// src/codes.ts
+// clients/js/src/codes.ts
 function table(rows) {
   return Object.freeze(rows.map(([code, text, temporary]) => Object.freeze({ code, text, temporary })));
 }
@@ -105,7 +105,7 @@ function mayReconnect(code) {
   return RECONNECT_CLOSE_CODES.includes(code);
 }
 
-// src/clock.ts
+// clients/js/src/clock.ts
 var systemClock = {
   now: () => Date.now(),
   setTimeout: (callback, ms) => setTimeout(callback, ms),
@@ -132,7 +132,7 @@ var Timer = class {
   }
 };
 
-// src/errors.ts
+// clients/js/src/errors.ts
 var ClarionError = class _ClarionError extends Error {
   constructor(code, message, temporary) {
     super(message);
@@ -164,7 +164,7 @@ function tokenError(cause) {
   return new ClarionError(SDK_CODES.TOKEN_ERROR, `getToken failed: ${detail}`, true);
 }
 
-// src/calls.ts
+// clients/js/src/calls.ts
 var Calls = class {
   constructor(clock, maxQueued) {
     this.clock = clock;
@@ -221,7 +221,7 @@ var Calls = class {
   }
 };
 
-// src/emitter.ts
+// clients/js/src/emitter.ts
 var Emitter = class {
   constructor() {
     this.handlers = /* @__PURE__ */ new Map();
@@ -256,7 +256,7 @@ var Emitter = class {
   }
 };
 
-// src/wait.ts
+// clients/js/src/wait.ts
 function waitFor(emitter, good, bad, clock, timeout, badError) {
   return new Promise((resolve, reject) => {
     const timer = new Timer(clock);
@@ -284,7 +284,7 @@ function waitFor(emitter, good, bad, clock, timeout, badError) {
   });
 }
 
-// src/protocol.ts
+// clients/js/src/protocol.ts
 var MAX_COMMANDS_PER_FRAME = 64;
 var MAX_FRAME_BYTES = 64 * 1024;
 function parseFrame(frame) {
@@ -333,7 +333,7 @@ function utf8Length(text) {
   return bytes;
 }
 
-// src/storage.ts
+// clients/js/src/storage.ts
 var Positions = class {
   constructor(storage, prefix) {
     this.storage = storage;
@@ -379,7 +379,7 @@ function resolveStorage(option) {
   }
 }
 
-// src/subscription.ts
+// clients/js/src/subscription.ts
 var REFRESH_AHEAD_MS = 1e4;
 var Subscription = class extends Emitter {
   /** @internal Use `client.newSubscription`. */
@@ -676,7 +676,7 @@ var Subscription = class extends Emitter {
   }
 };
 
-// src/websocket.ts
+// clients/js/src/websocket.ts
 var SUBPROTOCOL = "clarion.json.v1";
 var OPEN = 1;
 function webSocketTransport(WebSocketImpl) {
@@ -721,10 +721,10 @@ var WebSocketTransport = class {
   }
 };
 
-// src/version.ts
+// clients/js/src/version.ts
 var VERSION = "0.1.0";
 
-// src/client.ts
+// clients/js/src/client.ts
 var DEFAULTS = {
   name: "clarion-js",
   minReconnectDelay: 500,
