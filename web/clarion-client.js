@@ -1,7 +1,7 @@
 // clarion-client 0.1.0: the Clarion client SDK, built from clients/js/src by
 // `npm run build` in clients/js. Do not edit: change the sources and rebuild.
 
-// clients/js/src/backoff.ts
+// src/backoff.ts
 var Backoff = class {
   constructor(min, max, random) {
     this.min = min;
@@ -24,7 +24,7 @@ var Backoff = class {
   }
 };
 
-// clients/js/src/codes.ts
+// src/codes.ts
 function table(rows) {
   return Object.freeze(rows.map(([code, text, temporary]) => Object.freeze({ code, text, temporary })));
 }
@@ -51,6 +51,7 @@ var DISCONNECT_CODES = table([
   [4004, "stale", true],
   [4005, "force reconnect", true],
   [4006, "insufficient state", true],
+  [4008, "too many requests", true],
   [4500, "bad request", false],
   [4501, "unauthorized", false],
   [4502, "force disconnect", false],
@@ -105,7 +106,7 @@ function mayReconnect(code) {
   return RECONNECT_CLOSE_CODES.includes(code);
 }
 
-// clients/js/src/clock.ts
+// src/clock.ts
 var systemClock = {
   now: () => Date.now(),
   setTimeout: (callback, ms) => setTimeout(callback, ms),
@@ -132,7 +133,7 @@ var Timer = class {
   }
 };
 
-// clients/js/src/errors.ts
+// src/errors.ts
 var ClarionError = class _ClarionError extends Error {
   constructor(code, message, temporary) {
     super(message);
@@ -164,7 +165,7 @@ function tokenError(cause) {
   return new ClarionError(SDK_CODES.TOKEN_ERROR, `getToken failed: ${detail}`, true);
 }
 
-// clients/js/src/calls.ts
+// src/calls.ts
 var Calls = class {
   constructor(clock, maxQueued) {
     this.clock = clock;
@@ -221,7 +222,7 @@ var Calls = class {
   }
 };
 
-// clients/js/src/emitter.ts
+// src/emitter.ts
 var Emitter = class {
   constructor() {
     this.handlers = /* @__PURE__ */ new Map();
@@ -256,7 +257,7 @@ var Emitter = class {
   }
 };
 
-// clients/js/src/wait.ts
+// src/wait.ts
 function waitFor(emitter, good, bad, clock, timeout, badError) {
   return new Promise((resolve, reject) => {
     const timer = new Timer(clock);
@@ -284,7 +285,7 @@ function waitFor(emitter, good, bad, clock, timeout, badError) {
   });
 }
 
-// clients/js/src/protocol.ts
+// src/protocol.ts
 var MAX_COMMANDS_PER_FRAME = 64;
 var MAX_FRAME_BYTES = 64 * 1024;
 function parseFrame(frame) {
@@ -333,7 +334,7 @@ function utf8Length(text) {
   return bytes;
 }
 
-// clients/js/src/storage.ts
+// src/storage.ts
 var Positions = class {
   constructor(storage, prefix) {
     this.storage = storage;
@@ -379,7 +380,7 @@ function resolveStorage(option) {
   }
 }
 
-// clients/js/src/subscription.ts
+// src/subscription.ts
 var REFRESH_AHEAD_MS = 1e4;
 var Subscription = class extends Emitter {
   /** @internal Use `client.newSubscription`. */
@@ -676,7 +677,7 @@ var Subscription = class extends Emitter {
   }
 };
 
-// clients/js/src/websocket.ts
+// src/websocket.ts
 var SUBPROTOCOL = "clarion.json.v1";
 var OPEN = 1;
 function webSocketTransport(WebSocketImpl) {
@@ -721,10 +722,10 @@ var WebSocketTransport = class {
   }
 };
 
-// clients/js/src/version.ts
+// src/version.ts
 var VERSION = "0.1.0";
 
-// clients/js/src/client.ts
+// src/client.ts
 var DEFAULTS = {
   name: "clarion-js",
   minReconnectDelay: 500,

@@ -18,6 +18,7 @@ const pkg = JSON.parse(readFileSync(path.join(PACKAGE_DIR, 'package.json'), 'utf
 /** The bundle's text; `minify` for the size figure. */
 export async function bundle({ minify = false } = {}) {
   const result = await build({
+    absWorkingDir: PACKAGE_DIR, // the path comments in the output do not depend on the cwd
     entryPoints: [path.join(PACKAGE_DIR, 'src', 'index.ts')],
     bundle: true,
     format: 'esm',

@@ -42,6 +42,7 @@ export const DISCONNECT_CODES: readonly CodeInfo[] = table([
   [4004, 'stale', true],
   [4005, 'force reconnect', true],
   [4006, 'insufficient state', true],
+  [4008, 'too many requests', true],
   [4500, 'bad request', false],
   [4501, 'unauthorized', false],
   [4502, 'force disconnect', false],
