@@ -392,6 +392,10 @@ var Subscription = class extends Emitter {
     /** Whether the server may hold this subscription on the current connection. */
     this.serverHasIt = false;
     this.tokenFlight = null;
+    /** Whether a subscribe with `recover` is waiting for its reply. */
+    this.recovering = false;
+    /** Connections in a row cut off as slow consumers while a recovery was on its way. */
+    this.overflows = 0;
     this.client = client;
     this.channel = channel;
     this.options = options;
@@ -456,6 +460,7 @@ var Subscription = class extends Emitter {
   }
   /** @internal The connection ended: the server forgot this subscription. */
   disconnected(code, reason) {
+    this.giveUpRecoveryIfTooBig(code);
     this.serverHasIt = false;
     this.generation++;
     this.retryTimer.clear();
@@ -505,13 +510,29 @@ var Subscription = class extends Emitter {
     const from = this.recoverable ? this.position : null;
     if (from) Object.assign(params, { recover: true, offset: from.offset, epoch: from.epoch });
     this.serverHasIt = true;
+    this.recovering = from !== null;
     this.client.send("subscribe", params, (reply) => this.onSubscribeReply(generation, reply, from !== null));
+  }
+  // A recovery larger than the server's per-connection queue makes the
+  // server cut the connection (4001) before the reply is out, every time.
+  // After two such cuts in a row, subscribe without recovery: the
+  // application gets `recovered: false` and reloads, instead of a loop.
+  giveUpRecoveryIfTooBig(code) {
+    if (!this.recovering) return;
+    this.recovering = false;
+    this.overflows = code === 4001 ? this.overflows + 1 : 0;
+    if (this.overflows < 2) return;
+    this.overflows = 0;
+    this.position = null;
+    this.client.positions.forget(this.channel);
   }
   // Runs synchronously while the client reads the frame, so the recovered
   // publications come before any live one that follows in the same frame.
   onSubscribeReply(generation, reply, wasRecovering) {
     if (generation !== this.generation) return;
+    this.recovering = false;
     if (reply.error) return this.onSubscribeError(reply.error);
+    this.overflows = 0;
     const result = reply.result ?? {};
     this.backoff.reset();
     this.scheduleRefresh(result.ttl);

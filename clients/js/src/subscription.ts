@@ -52,6 +52,10 @@ export class Subscription extends Emitter<SubscriptionEvents> {
   private serverHasIt = false;
   private token: string | null;
   private tokenFlight: Promise<string> | null = null;
+  /** Whether a subscribe with `recover` is waiting for its reply. */
+  private recovering = false;
+  /** Connections in a row cut off as slow consumers while a recovery was on its way. */
+  private overflows = 0;
 
   /** @internal Use `client.newSubscription`. */
   constructor(client: Client, channel: string, options: SubscriptionOptions, clock: Clock, random: () => number) {
@@ -132,6 +136,7 @@ export class Subscription extends Emitter<SubscriptionEvents> {
 
   /** @internal The connection ended: the server forgot this subscription. */
   disconnected(code: number, reason: string): void {
+    this.giveUpRecoveryIfTooBig(code);
     this.serverHasIt = false;
     this.generation++;
     this.retryTimer.clear();
@@ -186,14 +191,31 @@ export class Subscription extends Emitter<SubscriptionEvents> {
     const from = this.recoverable ? this.position : null;
     if (from) Object.assign(params, { recover: true, offset: from.offset, epoch: from.epoch });
     this.serverHasIt = true;
+    this.recovering = from !== null;
     this.client.send('subscribe', params, (reply) => this.onSubscribeReply(generation, reply, from !== null));
+  }
+
+  // A recovery larger than the server's per-connection queue makes the
+  // server cut the connection (4001) before the reply is out, every time.
+  // After two such cuts in a row, subscribe without recovery: the
+  // application gets `recovered: false` and reloads, instead of a loop.
+  private giveUpRecoveryIfTooBig(code: number): void {
+    if (!this.recovering) return;
+    this.recovering = false;
+    this.overflows = code === 4001 ? this.overflows + 1 : 0;
+    if (this.overflows < 2) return;
+    this.overflows = 0;
+    this.position = null;
+    this.client.positions.forget(this.channel);
   }
 
   // Runs synchronously while the client reads the frame, so the recovered
   // publications come before any live one that follows in the same frame.
   private onSubscribeReply(generation: number, reply: Reply, wasRecovering: boolean): void {
     if (generation !== this.generation) return;
+    this.recovering = false;
     if (reply.error) return this.onSubscribeError(reply.error);
+    this.overflows = 0;
     const result = reply.result ?? {};
     this.backoff.reset();
     this.scheduleRefresh(result.ttl);

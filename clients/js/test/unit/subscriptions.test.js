@@ -360,3 +360,41 @@ test('sub.presence / history wait until subscribed, then call', async () => {
     [1, 1, 'E', 'chat:x'],
   ]);
 });
+
+test('a recovery too big for the server queue (4001 twice before the reply) falls back to recovered: false', async () => {
+  const { server, clock, client } = await connected();
+  const sub = client.newSubscription('x');
+  const events = record(sub);
+  sub.subscribe();
+  await settle();
+  server.current.reply(server.current.last('subscribe'), { offset: 10, epoch: 'E' });
+  server.current.drop(1006);
+  for (let i = 0; i < 2; i++) {
+    await clock.advance(clock.nextDelay());
+    const t = await server.accept();
+    assert.deepEqual(t.last('subscribe').params, { channel: 'x', recover: true, offset: 10, epoch: 'E' });
+    t.disconnect(4001, 'slow consumer', true); // the recovery reply overflowed the queue
+    await settle();
+  }
+  await clock.advance(clock.nextDelay());
+  const t = await server.accept();
+  assert.deepEqual(t.last('subscribe').params, { channel: 'x' }, 'no recovery the third time');
+  t.reply(t.last('subscribe'), { offset: 900, epoch: 'E' });
+  const last = events.filter(([n]) => n === 'subscribed').at(-1)[1];
+  assert.equal(last.recovered, false);
+  assert.equal(sub.state, 'subscribed');
+});
+
+test('one 4001 during a recovery is retried with recovery', async () => {
+  const { server, clock, client } = await connected();
+  const sub = client.newSubscription('x');
+  sub.subscribe();
+  await settle();
+  server.current.reply(server.current.last('subscribe'), { offset: 10, epoch: 'E' });
+  server.current.disconnect(4001, 'slow consumer', true);
+  await clock.advance(clock.nextDelay());
+  (await server.accept()).disconnect(4001, 'slow consumer', true);
+  await clock.advance(clock.nextDelay());
+  const t = await server.accept();
+  assert.equal(t.last('subscribe').params.recover, true, 'the first cut was not during a recovery');
+});
