@@ -9,6 +9,8 @@
 #   - the interop peers' node_modules (ws, and playwright-core, which drives
 #     Debian's /usr/bin/chromium: never `playwright install`), `npm ci` in
 #     tests/interop/node, when missing or stale against package*.json;
+#   - the client SDK's node_modules (typescript, esbuild, ws, playwright-core:
+#     dev dependencies only), `npm ci` in clients/js, the same way;
 #   - Autobahn|Testsuite, via ../shared/autobahn/setup.sh.
 # The Rust toolchain is not installed here: it must be on the machine.
 #
@@ -26,6 +28,7 @@ BASE_PYTHON=${CLARION_BASE_PYTHON:-python3}
 VENV=$ROOT/target/interop-venv
 PY_REQS=$ROOT/tests/interop/python/requirements.txt
 NODE_DIR=$ROOT/tests/interop/node
+SDK_DIR=$ROOT/clients/js
 CHROMIUM=/usr/bin/chromium
 START=$(date +%s)
 
@@ -82,14 +85,16 @@ python_venv() {
     echo "$want" >"$stamp"
 }
 
+# node_modules DIR: `npm ci` in DIR when its node_modules is missing or
+# stale against package*.json.
 node_modules() {
-    local stamp=$NODE_DIR/node_modules/.clarion-stamp want
-    want=$(fingerprint "$NODE_DIR/package.json" "$NODE_DIR/package-lock.json")
+    local dir=$1 stamp=$1/node_modules/.clarion-stamp want
+    want=$(fingerprint "$dir/package.json" "$dir/package-lock.json")
     if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then
         return 0
     fi
-    log "npm ci in $NODE_DIR"
-    (cd "$NODE_DIR" && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
+    log "npm ci in $dir"
+    (cd "$dir" && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
     echo "$want" >"$stamp"
 }
 
@@ -103,6 +108,7 @@ autobahn() {
 
 install_packages
 python_venv
-node_modules
+node_modules "$NODE_DIR"
+node_modules "$SDK_DIR"
 autobahn
-log "ready ($(($(date +%s) - START)) s): $VENV, $NODE_DIR/node_modules, $CHROMIUM, autobahn"
+log "ready ($(($(date +%s) - START)) s): $VENV, $NODE_DIR/node_modules, $SDK_DIR/node_modules, $CHROMIUM, autobahn"

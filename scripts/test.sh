@@ -9,7 +9,10 @@
 #   3. cargo fmt --all -- --check, scripts/check-sans-io.sh
 #   4. cargo clippy --workspace --all-targets -- -D warnings
 #   5. cargo test --workspace
-#   6. scripts/autobahn.sh full      (CLARION_AUTOBAHN=quick for cases 1-10 only)
+#   6. clients/js/scripts/ci.sh      (the client SDK: cargo build --release -p
+#      clarion-cli, then `npm test` in clients/js: unit, integration against
+#      the release binary, headless Chromium; about a minute)
+#   7. scripts/autobahn.sh full      (CLARION_AUTOBAHN=quick for cases 1-10 only)
 #
 # Exports for the Rust tests that drive the interop peers:
 #   CLARION_INTEROP_PYTHON    the interop venv's python (absolute path)
@@ -52,4 +55,5 @@ step fmt cargo fmt --all -- --check
 step sans-io scripts/check-sans-io.sh
 step clippy cargo clippy --workspace --all-targets -- -D warnings
 step test cargo test --workspace
+step sdk clients/js/scripts/ci.sh
 step autobahn scripts/autobahn.sh "${CLARION_AUTOBAHN:-full}"

@@ -16,7 +16,8 @@ export const SECRET = 'sdk-test-secret';
 const START_TIMEOUT_MS = 20000;
 
 export function clarionBin() {
-  const bin = process.env.CLARION_BIN || path.join(REPO_ROOT, 'target', 'release', 'clarion');
+  const target = process.env.CARGO_TARGET_DIR || path.join(REPO_ROOT, 'target');
+  const bin = process.env.CLARION_BIN || path.join(target, 'release', 'clarion');
   if (!existsSync(bin)) {
     throw new Error(`${bin} is missing: run \`cargo build --release -p clarion-cli\` first (or set CLARION_BIN)`);
   }
