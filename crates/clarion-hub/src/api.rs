@@ -38,6 +38,13 @@ pub struct NodeInfo {
     pub delivered: u64,
     /// Sessions disconnected as slow consumers since start.
     pub slow_consumers: u64,
+    /// Gaps in channels' live streams filled from history since start.
+    pub gaps_repaired: u64,
+    /// Gaps history could not fill since start (subscribers were told:
+    /// `unsubscribe` 2500).
+    pub gaps_unrecovered: u64,
+    /// Milliseconds spent repairing gaps since start.
+    pub repair_ms: u64,
     /// Seconds since the hub started.
     pub uptime_secs: u64,
 }
@@ -176,10 +183,13 @@ impl Hub {
         NodeInfo {
             clients,
             users,
-            channels: self.inner.channel_counts().len(),
+            channels: self.inner.channels.count(),
             subscriptions,
             delivered: stats.delivered.load(Ordering::Relaxed),
             slow_consumers: stats.slow_consumers.load(Ordering::Relaxed),
+            gaps_repaired: stats.gaps_repaired.load(Ordering::Relaxed),
+            gaps_unrecovered: stats.gaps_unrecovered.load(Ordering::Relaxed),
+            repair_ms: stats.repair_micros.load(Ordering::Relaxed) / 1000,
             uptime_secs: self.inner.started.elapsed().as_secs(),
         }
     }

@@ -8,22 +8,15 @@ use std::hash::BuildHasher;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
 
-use clarion_wire::{
-    encode_push, ClientInfo, DisconnectCode, DisconnectPush, ErrorCode, PresencePush, Publication,
-    PublicationPush, Push, ReplyError,
-};
+use clarion_wire::{ErrorCode, ReplyError};
 use tokio::time::Instant;
 
 use crate::auth::TokenVerifier;
-use crate::broker::{
-    Broker, BrokerError, BrokerHandler, ClusterNode, Control, HistoryOptions, MemoryBroker,
-    NodeIdentity, NodeStats,
-};
+use crate::broker::{Broker, BrokerError, ClusterNode, HistoryOptions, MemoryBroker, NodeIdentity};
+use crate::channels::Channels;
 use crate::config::{parse_channel, ConfigError, HubConfig, NamespaceOptions};
-use crate::queue::Frame;
-use crate::session::{DeliverError, Delivery, SessionState};
-
-const SHARDS: usize = 32;
+use crate::delivery::Handler;
+use crate::session::SessionState;
 
 /// The real-time engine. Cheap to clone (one shared state).
 #[derive(Clone)]
@@ -42,17 +35,16 @@ pub(crate) struct HubInner {
     pub(crate) config: HubConfig,
     pub(crate) broker: Arc<dyn Broker>,
     pub(crate) verifier: Option<Arc<dyn TokenVerifier>>,
-    channels: Vec<Mutex<HashMap<String, Members>>>,
-    hasher: RandomState,
+    pub(crate) channels: Channels,
+    /// Per channel, whether this node's broker subscription is on, behind
+    /// an async lock that serialises turning it on and off.
+    broker_subs: Mutex<HashMap<String, Arc<tokio::sync::Mutex<bool>>>>,
     sessions: Mutex<Registry>,
     client_prefix: String,
     next_client: AtomicU64,
     pub(crate) started: Instant,
     pub(crate) stats: Stats,
 }
-
-/// The local sessions subscribed to one channel.
-type Members = HashMap<Arc<str>, Arc<SessionState>>;
 
 #[derive(Default)]
 pub(crate) struct Registry {
@@ -64,6 +56,12 @@ pub(crate) struct Registry {
 pub(crate) struct Stats {
     pub(crate) delivered: AtomicU64,
     pub(crate) slow_consumers: AtomicU64,
+    /// Gaps in a channel's live stream filled from history.
+    pub(crate) gaps_repaired: AtomicU64,
+    /// Gaps history could not fill (subscribers got `unsubscribe` 2500).
+    pub(crate) gaps_unrecovered: AtomicU64,
+    /// Time spent repairing, in microseconds.
+    pub(crate) repair_micros: AtomicU64,
 }
 
 /// Builds a [`Hub`].
@@ -123,17 +121,15 @@ impl HubBuilder {
             config: self.config,
             broker: broker.clone(),
             verifier: self.verifier,
-            channels: (0..SHARDS).map(|_| Mutex::default()).collect(),
-            hasher: RandomState::new(),
+            channels: Channels::new(),
+            broker_subs: Mutex::default(),
             sessions: Mutex::default(),
             client_prefix: client_prefix(),
             next_client: AtomicU64::new(1),
             started: Instant::now(),
             stats: Stats::default(),
         });
-        let handler = Arc::new(Handler {
-            hub: Arc::downgrade(&inner),
-        });
+        let handler = Arc::new(Handler::new(Arc::downgrade(&inner)));
         broker.run(handler).await.map_err(StartError::Broker)?;
         tokio::spawn(crate::maintenance::run(Arc::downgrade(&inner)));
         Ok(Hub { inner })
@@ -203,50 +199,56 @@ impl HubInner {
         })
     }
 
-    fn shard(&self, channel: &str) -> MutexGuard<'_, HashMap<String, Members>> {
-        let i = (self.hasher.hash_one(channel) as usize) % SHARDS;
-        lock(&self.channels[i])
-    }
-
-    /// Adds a local member; true if the channel had none (subscribe the broker).
+    /// Adds a local member; true if the channel had none.
     pub(crate) fn add_member(&self, channel: &str, session: &Arc<SessionState>) -> bool {
-        let mut shard = self.shard(channel);
-        let members = shard.entry(channel.to_owned()).or_default();
-        let first = members.is_empty();
-        members.insert(session.id.clone(), session.clone());
-        first
+        self.channels.add_member(channel, session)
     }
 
     /// Removes a local member; true if the channel has none left.
     pub(crate) fn remove_member(&self, channel: &str, client: &str) -> bool {
-        let mut shard = self.shard(channel);
-        let Some(members) = shard.get_mut(channel) else {
-            return false;
-        };
-        if members.remove(client).is_none() {
-            return false;
-        }
-        if members.is_empty() {
-            shard.remove(channel);
-            return true;
-        }
-        false
-    }
-
-    /// How many channels have local members (cheap: no names copied).
-    fn channel_count(&self) -> usize {
-        self.channels.iter().map(|shard| lock(shard).len()).sum()
+        self.channels.remove_member(channel, client)
     }
 
     /// Local channels with their member counts.
     pub(crate) fn channel_counts(&self) -> Vec<(String, usize)> {
-        let mut out = Vec::new();
-        for shard in &self.channels {
-            let shard = lock(shard);
-            out.extend(shard.iter().map(|(c, m)| (c.clone(), m.len())));
+        self.channels.counts()
+    }
+
+    /// Turns this node's broker subscription to `channel` on or off to
+    /// match whether it has local members. Serialised per channel, so a
+    /// subscribe racing the last unsubscribe cannot leave the node
+    /// unsubscribed with members (or the reverse); when it returns `Ok`
+    /// with members present, the broker subscription is on.
+    pub(crate) async fn sync_broker_subscription(&self, channel: &str) -> Result<(), BrokerError> {
+        let cell = lock(&self.broker_subs)
+            .entry(channel.to_owned())
+            .or_default()
+            .clone();
+        let mut subscribed = cell.lock().await;
+        let wanted = self.channels.has_members(channel);
+        let result = match (wanted, *subscribed) {
+            (true, false) => self.broker.subscribe(channel).await.map(|()| true),
+            (false, true) => {
+                // Best effort: a broker that lost the connection has no
+                // subscription to end anyway.
+                let _ = self.broker.unsubscribe(channel).await;
+                Ok(false)
+            }
+            (_, now) => Ok(now),
+        };
+        if let Ok(now) = result {
+            *subscribed = now;
         }
-        out.sort();
-        out
+        let idle = !*subscribed;
+        drop(subscribed);
+        if idle {
+            let mut subs = lock(&self.broker_subs);
+            // Ours and the map's: nobody else is waiting on this cell.
+            if subs.get(channel).is_some_and(|c| Arc::strong_count(c) == 2) {
+                subs.remove(channel);
+            }
+        }
+        result.map(drop)
     }
 
     pub(crate) fn registry(&self) -> MutexGuard<'_, Registry> {
@@ -283,117 +285,5 @@ impl HubInner {
                 reg.users.remove(&session.user);
             }
         }
-    }
-
-    /// Sends one encoded frame to every local member of `channel`.
-    fn fan_out(&self, channel: &str, frame: impl FnOnce() -> Frame, delivery: Delivery<'_>) {
-        let mut gaps = Vec::new();
-        {
-            let shard = self.shard(channel);
-            let Some(members) = shard.get(channel) else {
-                return;
-            };
-            let frame = frame();
-            let mut delivered = 0;
-            for session in members.values() {
-                match session.deliver(channel, &frame, delivery) {
-                    Ok(()) => delivered += 1,
-                    Err(DeliverError::Gap(member)) => gaps.push((session.id.clone(), member)),
-                    Err(DeliverError::Overflow) => {
-                        if session
-                            .disconnect(DisconnectPush::new(DisconnectCode::SlowConsumer), false)
-                        {
-                            self.stats.slow_consumers.fetch_add(1, Ordering::Relaxed);
-                        }
-                    }
-                }
-            }
-            self.stats.delivered.fetch_add(delivered, Ordering::Relaxed);
-        }
-        for (client, member) in gaps {
-            crate::subscribe::spawn_cleanup(self, client, channel, member);
-        }
-    }
-}
-
-/// The broker's view of the hub: it holds the hub weakly, so a dropped hub
-/// stops receiving.
-struct Handler {
-    hub: Weak<HubInner>,
-}
-
-impl BrokerHandler for Handler {
-    fn on_publication(&self, channel: &str, publication: &Publication, epoch: Option<&str>) {
-        let Some(hub) = self.hub.upgrade() else {
-            return;
-        };
-        let frame = || {
-            Frame::new(encode_push(&Push::Publication(PublicationPush {
-                channel: channel.to_owned(),
-                offset: publication.offset,
-                epoch: epoch.map(str::to_owned),
-                data: publication.data.clone(),
-                info: publication.info.clone(),
-            })))
-        };
-        let delivery = Delivery {
-            offset: publication.offset.zip(epoch),
-        };
-        hub.fan_out(channel, frame, delivery);
-    }
-
-    fn on_join(&self, channel: &str, info: &ClientInfo) {
-        self.presence_push(channel, info, true);
-    }
-
-    fn on_leave(&self, channel: &str, info: &ClientInfo) {
-        self.presence_push(channel, info, false);
-    }
-
-    /// No control kind is acted on yet: the hub sends none. Disconnecting a
-    /// user on every node and routing fallback transports' commands will
-    /// send and handle them here.
-    fn on_control(&self, _control: &Control) {}
-
-    /// Not repaired here yet: until the hub compares positions on resync,
-    /// a lost publication is found at the channel's next publication (the
-    /// subscriber gets `unsubscribe` 2500 and recovers from history).
-    fn on_resync(&self, _channels: &[String]) {}
-
-    fn node_stats(&self) -> NodeStats {
-        let Some(hub) = self.hub.upgrade() else {
-            return NodeStats::default();
-        };
-        let (clients, users, subscriptions) = {
-            let reg = hub.registry();
-            let subs: usize = reg.sessions.values().map(|s| s.subs().len()).sum();
-            (reg.sessions.len(), reg.users.len(), subs)
-        };
-        NodeStats {
-            clients: clients as u64,
-            users: users as u64,
-            channels: hub.channel_count() as u64,
-            subscriptions: subscriptions as u64,
-        }
-    }
-}
-
-impl Handler {
-    fn presence_push(&self, channel: &str, info: &ClientInfo, join: bool) {
-        let Some(hub) = self.hub.upgrade() else {
-            return;
-        };
-        let frame = || {
-            let push = PresencePush {
-                channel: channel.to_owned(),
-                info: info.clone(),
-            };
-            Frame::new(encode_push(&if join {
-                Push::Join(push)
-            } else {
-                Push::Leave(push)
-            }))
-        };
-        hub.fan_out(channel, frame, Delivery { offset: None });
     }
 }

@@ -28,13 +28,17 @@ mod api;
 mod auth;
 mod broker;
 mod channel_ops;
+mod channels;
 mod commands;
 mod config;
+mod delivery;
 mod hub;
 mod maintenance;
 mod queue;
 mod rate;
+mod repair;
 mod session;
+mod stream;
 mod subscribe;
 
 #[cfg(feature = "contract-tests")]

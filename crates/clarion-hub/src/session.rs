@@ -78,6 +78,9 @@ pub(crate) struct Sub {
     /// The task that ends the subscription at `expires`; stopped when the
     /// subscription goes.
     pub(crate) watcher: Option<Watcher>,
+    /// The stream broke while the subscription was being set up: it ends
+    /// (`unsubscribe` 2500) right after its reply.
+    broken: bool,
 }
 
 /// Aborts a subscription's expiry watcher when dropped (unless disarmed).
@@ -138,6 +141,7 @@ impl Sub {
             last: None,
             expires: None,
             watcher: None,
+            broken: false,
         }
     }
 
@@ -260,6 +264,19 @@ impl SessionState {
         member.expect("called for a subscription in the map")
     }
 
+    /// Ends `channel`'s subscription because its stream has a gap history
+    /// cannot fill: now (the `Member` to clean up), or, while it is still
+    /// being set up, right after its reply.
+    pub(crate) fn break_subscription(&self, channel: &str) -> Option<Member> {
+        let mut subs = self.subs();
+        let sub = subs.get_mut(channel)?;
+        if let Phase::Joining(_) = sub.phase {
+            sub.broken = true;
+            return None;
+        }
+        Some(self.end_subscription(&mut subs, channel))
+    }
+
     /// Ends `channel`'s subscription if its token has expired: removes it
     /// and queues `unsubscribe` 2501. `Err(next)`: not expired yet, check
     /// again at `next`; `Ok(None)`: gone or no expiry any more.
@@ -306,8 +323,8 @@ impl SessionState {
             let Phase::Joining(buffer) = std::mem::replace(&mut sub.phase, Phase::Active) else {
                 continue;
             };
-            let mut gap = false;
-            for (pos, frame) in buffer {
+            let mut gap = sub.broken;
+            for (pos, frame) in buffer.into_iter().take_while(|_| !gap) {
                 match sub.advance(pos.as_ref().map(|(o, e)| (*o, e.as_str()))) {
                     Ok(true) => {
                         if self.queue.push(frame).is_err() {

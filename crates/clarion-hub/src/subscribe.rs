@@ -176,9 +176,12 @@ async fn setup(
     recover: Option<StreamPosition>,
     ns: &crate::config::NamespaceOptions,
 ) -> Result<(SubscribeResult, Option<StreamPosition>), ReplyError> {
-    if hub.add_member(channel, session) {
-        hub.broker.subscribe(channel).await.map_err(unavailable)?;
-    }
+    hub.add_member(channel, session);
+    // Also for later members: returns once the node's subscription is on,
+    // so the history read below cannot miss a publication.
+    hub.sync_broker_subscription(channel)
+        .await
+        .map_err(unavailable)?;
     if member.presence {
         let ttl = hub.config.presence_ttl;
         let add = hub.broker.add_presence(channel, member.info.clone(), ttl);
@@ -199,6 +202,7 @@ async fn setup(
     let page = hub.broker.history(channel, query, options).await;
     let page = page.map_err(unavailable)?;
     let position = page.position.clone();
+    hub.observe(channel, &position);
     let mut result = SubscribeResult {
         recoverable: true,
         offset: Some(position.offset),
@@ -235,7 +239,9 @@ pub(crate) fn is_complete(since: &StreamPosition, page: &HistoryPage) -> bool {
 /// leave push. Broker errors are ignored: presence entries expire anyway.
 pub(crate) async fn leave(hub: &HubInner, client: &str, channel: &str, member: &Member) {
     if hub.remove_member(channel, client) {
-        let _ = hub.broker.unsubscribe(channel).await;
+        // Errors are ignored: the broker drops a lost connection's
+        // subscriptions anyway.
+        let _ = hub.sync_broker_subscription(channel).await;
     }
     if member.presence {
         let _ = hub.broker.remove_presence(channel, client).await;

@@ -2,6 +2,8 @@
 
 #![allow(dead_code, unreachable_pub)]
 
+pub mod lossy;
+
 use std::time::Duration;
 
 use clarion_hub::{Credentials, Frame, Hub, HubConfig, NamespaceOptions, Outgoing, Session};
@@ -123,6 +125,18 @@ pub fn push(session: &Session) -> Push {
 pub async fn call(session: &Session, json: &str) -> RawReply {
     session.handle(json.as_bytes()).await.unwrap();
     reply(session)
+}
+
+/// The next push, waiting for it (deliveries from spawned tasks).
+pub async fn next_push(session: &Session) -> Push {
+    let next = tokio::time::timeout(Duration::from_secs(5), session.recv()).await;
+    match next {
+        Ok(Some(Outgoing::Frame(f))) => match decode(&f) {
+            ServerMessage::Push(p) => p,
+            other => panic!("expected a push, got {other:?}"),
+        },
+        other => panic!("expected a push, got {other:?}"),
+    }
 }
 
 /// Asserts nothing is queued.
