@@ -173,7 +173,11 @@ impl Inner {
 
     /// Publishes this node's heartbeat on the control channel.
     pub(crate) async fn beat(&self, leaving: bool) -> Result<(), BrokerError> {
-        let stats = self.handler.get().map(|h| h.node_stats()).unwrap_or_default();
+        let stats = self
+            .handler
+            .get()
+            .map(|h| h.node_stats())
+            .unwrap_or_default();
         let beat = Heartbeat {
             node: self.identity.clone(),
             stats,
@@ -246,7 +250,9 @@ impl Inner {
         let sharded = if self.config.sharded_pubsub { "1" } else { "0" };
         let (offset, epoch, _suppressed): (String, String, i64) = self
             .script(channel, |live| {
-                let mut cmd = self.scripts.call(Lua::Publish, &[&keys[0], &keys[1], &keys[2]]);
+                let mut cmd = self
+                    .scripts
+                    .call(Lua::Publish, &[&keys[0], &keys[1], &keys[2]]);
                 cmd.arg(&*live.generation).arg(candidate_epoch()).arg(&body);
                 cmd.arg(size).arg(ttl).arg(meta_ttl).arg(window);
                 cmd.arg(self.keys.publications(channel)).arg(sharded);
@@ -320,7 +326,9 @@ impl Inner {
         let mut pipes: Vec<redis::Pipeline> = vec![redis::pipe(); self.shards.len()];
         for entry in entries {
             let i = shard_of(&entry.channel, self.shards.len());
-            pipes[i].add_command(self.presence_add_cmd(entry, ttl)).ignore();
+            pipes[i]
+                .add_command(self.presence_add_cmd(entry, ttl))
+                .ignore();
         }
         // One round trip per shard that has entries.
         for (shard, pipe) in self.shards.iter().zip(&pipes) {
@@ -391,7 +399,11 @@ impl Inner {
     fn nodes(&self) -> Vec<ClusterNode> {
         let me = ClusterNode {
             identity: self.identity.clone(),
-            stats: self.handler.get().map(|h| h.node_stats()).unwrap_or_default(),
+            stats: self
+                .handler
+                .get()
+                .map(|h| h.node_stats())
+                .unwrap_or_default(),
             last_seen: Instant::now(),
         };
         let peers = self.peers.live(self.liveness()).into_iter();
@@ -537,7 +549,8 @@ impl Broker for RedisBroker {
             let shard = inner.shard(channel);
             let mut live = shard.live(&inner.scripts).await?;
             let mut cmd = redis::cmd("DEL");
-            cmd.arg(inner.keys.stream(channel)).arg(inner.keys.meta(channel));
+            cmd.arg(inner.keys.stream(channel))
+                .arg(inner.keys.meta(channel));
             let done = cmd.exec_async(&mut live.conn).await;
             done.map_err(|e| shard.fail(&live, e))
         })

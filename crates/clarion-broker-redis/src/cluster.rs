@@ -49,9 +49,7 @@ impl Peers {
 
     pub(crate) fn is_live(&self, id: &str, ttl: Duration) -> bool {
         let nodes = lock(&self.nodes);
-        nodes
-            .get(id)
-            .is_some_and(|n| n.last_seen.elapsed() < ttl)
+        nodes.get(id).is_some_and(|n| n.last_seen.elapsed() < ttl)
     }
 }
 

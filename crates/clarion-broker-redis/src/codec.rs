@@ -97,7 +97,10 @@ mod tests {
         };
         assert_eq!(
             decode_message(&message),
-            Some(ChannelMessage::Publication(with_offset, Some("e1-g1".into())))
+            Some(ChannelMessage::Publication(
+                with_offset,
+                Some("e1-g1".into())
+            ))
         );
         let mut live = b"p::".to_vec();
         live.extend(&body);

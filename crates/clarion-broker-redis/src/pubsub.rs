@@ -77,7 +77,9 @@ impl Subscriber {
         let config = inner.shards[self.index]
             .connection_config()
             .set_push_sender(pushes(Arc::downgrade(inner), down.clone()));
-        let connect = self.client.get_multiplexed_async_connection_with_config(&config);
+        let connect = self
+            .client
+            .get_multiplexed_async_connection_with_config(&config);
         let mut conn = connect.await?;
         // Visible before resubscribing, so a concurrent `subscribe` is not lost.
         *lock(&self.current) = Some(Current {

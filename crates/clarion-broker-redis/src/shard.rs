@@ -81,7 +81,9 @@ impl Shard {
 
     async fn connect(&self, scripts: &Scripts) -> RedisResult<Live> {
         let config = self.connection_config();
-        let connect = self.client.get_multiplexed_async_connection_with_config(&config);
+        let connect = self
+            .client
+            .get_multiplexed_async_connection_with_config(&config);
         let mut conn = connect.await?;
         let generation = read_generation(&mut conn).await?;
         scripts.load(&mut conn).await?;

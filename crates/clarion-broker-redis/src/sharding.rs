@@ -58,7 +58,10 @@ mod tests {
         for i in 0..4000 {
             counts[shard_of(&format!("chat:{i}"), 4)] += 1;
         }
-        assert!(counts.iter().all(|&c| (800..1200).contains(&c)), "{counts:?}");
+        assert!(
+            counts.iter().all(|&c| (800..1200).contains(&c)),
+            "{counts:?}"
+        );
     }
 
     #[test]

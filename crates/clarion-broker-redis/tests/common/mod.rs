@@ -117,7 +117,10 @@ impl Harness for RedisHarness {
     fn pair(&self) -> BoxFuture<'_, (Arc<dyn Broker>, Arc<dyn Broker>)> {
         Box::pin(async {
             let urls = [self.server.url()];
-            (broker(&urls) as Arc<dyn Broker>, broker(&urls) as Arc<dyn Broker>)
+            (
+                broker(&urls) as Arc<dyn Broker>,
+                broker(&urls) as Arc<dyn Broker>,
+            )
         })
     }
 
