@@ -6,7 +6,7 @@
 //! (a disconnect push, or a failed ping), reconnects with backoff,
 //! resubscribes every channel, then calls `on_resync` for them.
 
-use std::collections::HashSet;
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::time::Duration;
 
@@ -24,11 +24,18 @@ const MAX_BACKOFF: Duration = Duration::from_secs(2);
 const RESUBSCRIBE_BATCH: usize = 1000;
 
 /// One shard's subscription connection and the channels it carries.
+///
+/// Each channel has a count, +1 per `subscribe` and -1 per `unsubscribe`,
+/// and is wanted while it is positive; every (un)subscribe command, one at
+/// a time, sends the channel's *current* wanted state. So when the hub's
+/// last-member `unsubscribe` and a new first-member `subscribe` race and
+/// reach Redis out of order, the node still ends up subscribed.
 pub(crate) struct Subscriber {
     index: usize,
     client: Client,
-    channels: Mutex<HashSet<String>>,
+    channels: Mutex<HashMap<String, i64>>,
     current: Mutex<Option<Current>>,
+    commands: tokio::sync::Mutex<()>,
 }
 
 /// A connection and the signal that it went down.
@@ -51,7 +58,21 @@ impl Subscriber {
             client,
             channels: Mutex::default(),
             current: Mutex::default(),
+            commands: tokio::sync::Mutex::new(()),
         }
+    }
+
+    fn count(&self, channel: &str, delta: i64) {
+        let mut channels = lock(&self.channels);
+        let count = channels.entry(channel.to_owned()).or_default();
+        *count += delta;
+        if *count == 0 {
+            channels.remove(channel);
+        }
+    }
+
+    fn wanted(&self, channel: &str) -> bool {
+        lock(&self.channels).get(channel).is_some_and(|&n| n > 0)
     }
 
     fn conn(&self) -> Option<MultiplexedConnection> {
@@ -60,7 +81,9 @@ impl Subscriber {
 
     /// The channels this node subscribed on this shard.
     pub(crate) fn channels(&self) -> Vec<String> {
-        lock(&self.channels).iter().cloned().collect()
+        let channels = lock(&self.channels);
+        let wanted = channels.iter().filter(|(_, &n)| n > 0);
+        wanted.map(|(c, _)| c.clone()).collect()
     }
 
     /// Drops the connection (shutdown); the supervisor then ends.
@@ -81,12 +104,13 @@ impl Subscriber {
             .client
             .get_multiplexed_async_connection_with_config(&config);
         let mut conn = connect.await?;
-        // Visible before resubscribing, so a concurrent `subscribe` is not lost.
+        // No (un)subscribe interleaves with the resubscription.
+        let _commands = self.commands.lock().await;
         *lock(&self.current) = Some(Current {
             conn: conn.clone(),
             down,
         });
-        let channels: Vec<String> = lock(&self.channels).iter().cloned().collect();
+        let channels = self.channels();
         let mut names: Vec<(bool, String)> = channels
             .iter()
             .map(|c| (inner.config.sharded_pubsub, inner.keys.publications(c)))
@@ -109,29 +133,34 @@ impl Subscriber {
     /// Adds `channel`; in effect when this returns `Ok`. Without a
     /// connection the channel is kept for the reconnect (which resyncs it).
     pub(crate) async fn subscribe(&self, inner: &Inner, channel: &str) -> Result<(), BrokerError> {
-        lock(&self.channels).insert(channel.to_owned());
-        let Some(mut conn) = self.conn() else {
-            return Err(BrokerError::unavailable("redis: pub/sub connection down"));
-        };
-        let name = inner.keys.publications(channel);
-        let mut cmd = redis::cmd(subscribe_command(inner.config.sharded_pubsub));
-        cmd.arg(name);
-        cmd.exec_async(&mut conn).await.map_err(from_redis)
+        self.count(channel, 1);
+        self.sync(inner, channel).await
     }
 
-    /// Removes `channel`.
+    /// Removes `channel` (for this `subscribe`).
     pub(crate) async fn unsubscribe(
         &self,
         inner: &Inner,
         channel: &str,
     ) -> Result<(), BrokerError> {
-        lock(&self.channels).remove(channel);
+        self.count(channel, -1);
+        self.sync(inner, channel).await
+    }
+
+    /// Sends Redis the channel's wanted state.
+    async fn sync(&self, inner: &Inner, channel: &str) -> Result<(), BrokerError> {
+        let _commands = self.commands.lock().await;
+        let wanted = self.wanted(channel);
         let Some(mut conn) = self.conn() else {
-            return Ok(());
+            return match wanted {
+                true => Err(BrokerError::unavailable("redis: pub/sub connection down")),
+                false => Ok(()),
+            };
         };
-        let command = match inner.config.sharded_pubsub {
-            true => "SUNSUBSCRIBE",
-            false => "UNSUBSCRIBE",
+        let command = match (wanted, inner.config.sharded_pubsub) {
+            (true, sharded) => subscribe_command(sharded),
+            (false, true) => "SUNSUBSCRIBE",
+            (false, false) => "UNSUBSCRIBE",
         };
         let mut cmd = redis::cmd(command);
         cmd.arg(inner.keys.publications(channel));
@@ -205,6 +234,9 @@ pub(crate) async fn supervise(weak: Weak<Inner>, index: usize) {
     let mut backoff = MIN_BACKOFF;
     while Subscriber::wait_down(&weak, index).await {
         let Some(inner) = weak.upgrade() else { return };
+        if inner.is_stopped() {
+            return;
+        }
         let subscriber = &inner.subscribers[index];
         *lock(&subscriber.current) = None;
         match subscriber.connect(&inner).await {

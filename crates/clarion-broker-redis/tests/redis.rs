@@ -320,3 +320,26 @@ async fn throughput() {
         eprintln!("{shards} shard(s): {rate:.0} publications/s with history (256 channels)");
     }
 }
+
+/// The hub's last member leaves and a new first member arrives: its
+/// `unsubscribe` and `subscribe` may reach the broker in either order, and
+/// the node must end up subscribed (docs/hub.md, "Known gaps").
+#[tokio::test]
+async fn a_subscribe_racing_the_last_unsubscribe_stays_subscribed() {
+    let server = RedisServer::start();
+    let (b, rec) = started(&[server.url()]).await;
+    b.subscribe("chat:race").await.unwrap();
+    // The new member's subscribe overtakes the old member's unsubscribe.
+    let (sub, unsub) = tokio::join!(b.subscribe("chat:race"), b.unsubscribe("chat:race"));
+    sub.unwrap();
+    unsub.unwrap();
+    publish(&*b, "chat:race", 1).await;
+    wait_for("delivery after the race", || {
+        rec.publications("chat:race").len() == 1
+    })
+    .await;
+    b.unsubscribe("chat:race").await.unwrap();
+    publish(&*b, "chat:race", 2).await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(rec.publications("chat:race").len(), 1, "unsubscribed now");
+}
