@@ -59,10 +59,21 @@ impl RedisBroker {
     /// Fails with `Invalid` on a bad config or URL.
     pub fn new(config: RedisConfig) -> Result<RedisBroker, BrokerError> {
         config.validate()?;
+        if config.urls.iter().any(|u| u.starts_with("rediss:")) {
+            // redis-rs uses rustls' process-wide provider; install ring if
+            // the process chose none (an error means one is installed).
+            let _ = rustls::crypto::ring::default_provider().install_default();
+        }
+        let root_ca = match &config.tls_root_ca {
+            Some(path) => Some(std::fs::read(path).map_err(|e| {
+                BrokerError::invalid(format!("tls_root_ca {}: {e}", path.display()))
+            })?),
+            None => None,
+        };
         let mut shards = Vec::new();
         let mut subscribers = Vec::new();
         for (index, url) in config.urls.iter().enumerate() {
-            let (data, resp3) = clients(url)?;
+            let (data, resp3) = clients(url, root_ca.as_deref())?;
             let (connect, command) = (config.connect_timeout, config.command_timeout);
             shards.push(Shard::new(data, connect, command));
             subscribers.push(Subscriber::new(index, resp3));
@@ -100,14 +111,24 @@ impl RedisBroker {
     }
 }
 
-/// A data client (RESP2) and a subscription client (RESP3) for `url`.
-fn clients(url: &str) -> Result<(Client, Client), BrokerError> {
+/// A data client (RESP2) and a subscription client (RESP3) for `url`,
+/// trusting `root_ca` (PEM) for TLS when given.
+fn clients(url: &str, root_ca: Option<&[u8]>) -> Result<(Client, Client), BrokerError> {
     let invalid = |e: redis::RedisError| BrokerError::invalid(format!("redis URL {url:?}: {e}"));
     let info: ConnectionInfo = url.into_connection_info().map_err(invalid)?;
     let mut resp3 = info.clone();
     resp3.redis.protocol = ProtocolVersion::RESP3;
-    let data = Client::open(info).map_err(invalid)?;
-    Ok((data, Client::open(resp3).map_err(invalid)?))
+    let open = |info: ConnectionInfo| match root_ca {
+        Some(pem) if url.starts_with("rediss:") => {
+            let certs = redis::TlsCertificates {
+                client_tls: None,
+                root_cert: Some(pem.to_vec()),
+            };
+            Client::build_with_tls(info, certs)
+        }
+        _ => Client::open(info),
+    };
+    Ok((open(info).map_err(invalid)?, open(resp3).map_err(invalid)?))
 }
 
 /// A fresh candidate epoch: 8 hex digits (a new stream only adopts it if it

@@ -1,6 +1,7 @@
 //! [`RedisConfig`]: where the Redis instances are and how the broker
 //! behaves, each default with its reason.
 
+use std::path::PathBuf;
 use std::time::Duration;
 
 use clarion_hub::{BrokerError, DEFAULT_IDEMPOTENCY_WINDOW};
@@ -44,6 +45,10 @@ pub struct RedisConfig {
     /// its slot's shard instead of being copied to every node; on a
     /// single instance it costs the same as classic pub/sub.
     pub sharded_pubsub: bool,
+    /// For `rediss://`: a PEM file of the certificate authorities to trust
+    /// instead of the system's (a private CA, or a self-signed server).
+    /// Default `None`: the system's roots.
+    pub tls_root_ca: Option<PathBuf>,
 }
 
 impl RedisConfig {
@@ -59,6 +64,7 @@ impl RedisConfig {
             idempotency_window: DEFAULT_IDEMPOTENCY_WINDOW,
             generation_check: Duration::from_secs(5),
             sharded_pubsub: true,
+            tls_root_ca: None,
         }
     }
 

@@ -343,3 +343,30 @@ async fn a_subscribe_racing_the_last_unsubscribe_stays_subscribed() {
     tokio::time::sleep(Duration::from_millis(200)).await;
     assert_eq!(rec.publications("chat:race").len(), 1, "unsubscribed now");
 }
+
+/// `rediss://`: the same broker over TLS, verifying the server's
+/// certificate against `tls_root_ca`.
+#[tokio::test]
+async fn rediss_urls_work_over_tls() {
+    let server = RedisServer::start_tls();
+    let tls = || {
+        let mut config = common::config(&[server.url()]);
+        config.tls_root_ca = server.tls_ca();
+        Arc::new(clarion_broker_redis::RedisBroker::new(config).unwrap())
+    };
+    let (b, other) = (tls(), tls());
+    let rec = Arc::new(Recorder::default());
+    b.run(rec.clone()).await.unwrap();
+    other.run(Arc::new(Recorder::default())).await.unwrap();
+    b.subscribe("chat:tls").await.unwrap();
+    let pos = publish(&*other, "chat:tls", 1).await;
+    assert_eq!(pos.offset, 1);
+    wait_for("a publication over TLS", || {
+        rec.publications("chat:tls").len() == 1
+    })
+    .await;
+    // Without the CA the self-signed server is not trusted.
+    let untrusted = common::broker(&[server.url()]);
+    let err = untrusted.run(Arc::new(Recorder::default())).await;
+    assert!(err.is_err(), "a self-signed server without tls_root_ca");
+}

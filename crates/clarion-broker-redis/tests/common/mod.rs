@@ -12,7 +12,7 @@ use std::time::Duration;
 use clarion_broker_redis::{RedisBroker, RedisConfig};
 use clarion_hub::contract::Harness;
 use clarion_hub::{BoxFuture, Broker};
-use clarion_test_support::{free_port, wait_for_port, ChildGuard};
+use clarion_test_support::{free_port, self_signed_cert, wait_for_port, ChildGuard, TestCert};
 
 /// The heartbeat of test brokers: short, so liveness cases take a second.
 pub const HEARTBEAT: Duration = Duration::from_millis(200);
@@ -21,17 +21,29 @@ pub const HEARTBEAT: Duration = Duration::from_millis(200);
 pub struct RedisServer {
     pub port: u16,
     dir: PathBuf,
+    /// `Some(cert)`: TLS only, with this self-signed certificate.
+    tls: Option<TestCert>,
     guard: Option<ChildGuard>,
 }
 
 impl RedisServer {
     pub fn start() -> RedisServer {
+        RedisServer::start_with(None)
+    }
+
+    /// A server that speaks TLS only (`rediss://`).
+    pub fn start_tls() -> RedisServer {
+        RedisServer::start_with(Some(self_signed_cert()))
+    }
+
+    fn start_with(tls: Option<TestCert>) -> RedisServer {
         let port = free_port();
         let dir = std::env::temp_dir().join(format!("clarion-redis-{}-{port}", std::process::id()));
         std::fs::create_dir_all(&dir).expect("temp dir");
         let mut server = RedisServer {
             port,
             dir,
+            tls,
             guard: None,
         };
         server.spawn();
@@ -39,8 +51,28 @@ impl RedisServer {
     }
 
     fn spawn(&mut self) {
-        let child = Command::new("redis-server")
-            .args(["--port", &self.port.to_string(), "--bind", "127.0.0.1"])
+        let port = self.port.to_string();
+        let mut cmd = Command::new("redis-server");
+        match &self.tls {
+            None => cmd.args(["--port", &port]),
+            Some(cert) => cmd
+                .args([
+                    "--port",
+                    "0",
+                    "--tls-port",
+                    &port,
+                    "--tls-auth-clients",
+                    "no",
+                ])
+                .arg("--tls-cert-file")
+                .arg(&cert.cert_pem)
+                .arg("--tls-key-file")
+                .arg(&cert.key_pem)
+                .arg("--tls-ca-cert-file")
+                .arg(&cert.cert_pem),
+        };
+        let child = cmd
+            .args(["--bind", "127.0.0.1"])
             .args(["--save", "", "--appendonly", "no", "--daemonize", "no"])
             .arg("--dir")
             .arg(&self.dir)
@@ -53,8 +85,17 @@ impl RedisServer {
         wait_for_port(addr, Duration::from_secs(10));
     }
 
+    /// `redis://…`, or `rediss://…` for a TLS server.
     pub fn url(&self) -> String {
-        format!("redis://127.0.0.1:{}", self.port)
+        match self.tls {
+            None => format!("redis://127.0.0.1:{}", self.port),
+            Some(_) => format!("rediss://127.0.0.1:{}", self.port),
+        }
+    }
+
+    /// The TLS server's certificate (PEM), its own CA.
+    pub fn tls_ca(&self) -> Option<PathBuf> {
+        self.tls.as_ref().map(|cert| cert.cert_pem.clone())
     }
 
     /// Kills the server (its data is gone: no persistence).
