@@ -158,7 +158,7 @@ impl Inner {
     }
 
     /// A message from a subscription connection, to the handler.
-    pub(crate) fn dispatch(&self, redis_channel: &[u8], message: &[u8]) {
+    pub(crate) fn dispatch(self: &Arc<Self>, redis_channel: &[u8], message: &[u8]) {
         let Some(handler) = self.handler.get() else {
             return;
         };
@@ -177,12 +177,20 @@ impl Inner {
             return;
         }
         match ClusterMessage::decode(message) {
-            Some(ClusterMessage::Heartbeat(beat)) if beat.node.id != self.identity.id => {
-                self.peers.heard(beat);
-            }
+            Some(ClusterMessage::Heartbeat(beat)) => self.heard(beat),
             Some(ClusterMessage::Control(control)) => handler.on_control(&control),
-            _ => {}
+            None => {}
         }
+    }
+
+    /// A heartbeat (ours comes back too: ignored).
+    fn heard(self: &Arc<Self>, beat: Heartbeat) {
+        if beat.node.id == self.identity.id || !self.peers.heard(beat) {
+            return;
+        }
+        // A new node: answer at once rather than at our next tick.
+        let inner = self.clone();
+        tokio::spawn(async move { inner.beat(false).await });
     }
 
     /// Tells the handler these channels may have lost live messages.

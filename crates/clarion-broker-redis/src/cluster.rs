@@ -25,18 +25,20 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 impl Peers {
-    pub(crate) fn heard(&self, beat: Heartbeat) {
+    /// Records a heartbeat; true if it came from a node not known before
+    /// (which then deserves an answer, so it learns of us at once).
+    pub(crate) fn heard(&self, beat: Heartbeat) -> bool {
         let mut nodes = lock(&self.nodes);
         if beat.leaving {
             nodes.remove(&beat.node.id);
-            return;
+            return false;
         }
         let node = ClusterNode {
             identity: beat.node,
             stats: beat.stats,
             last_seen: Instant::now(),
         };
-        nodes.insert(node.identity.id.clone(), node);
+        nodes.insert(node.identity.id.clone(), node).is_none()
     }
 
     /// The peers heard from within `ttl` (the others are dropped).

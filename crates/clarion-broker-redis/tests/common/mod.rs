@@ -46,11 +46,20 @@ impl RedisServer {
             tls,
             guard: None,
         };
-        server.spawn();
-        server
+        // Another test may have taken the same "free" port first: then our
+        // server exits and theirs answers. Try another port.
+        for _ in 0..5 {
+            if server.spawn() {
+                return server;
+            }
+            server.port = free_port();
+        }
+        panic!("could not start redis-server on a free port");
     }
 
-    fn spawn(&mut self) {
+    /// Starts the server on `self.port`; false if what answers there is
+    /// not our process.
+    fn spawn(&mut self) -> bool {
         let port = self.port.to_string();
         let mut cmd = Command::new("redis-server");
         match &self.tls {
@@ -80,9 +89,27 @@ impl RedisServer {
             .stderr(Stdio::piped())
             .spawn()
             .expect("redis-server (apt-get install redis-server)");
+        let pid = child.id();
         self.guard = Some(ChildGuard::new(child));
         let addr: SocketAddr = ([127, 0, 0, 1], self.port).into();
         wait_for_port(addr, Duration::from_secs(10));
+        if self.tls.is_some() {
+            return true; // The TLS port only answers TLS; a collision shows as a failed test.
+        }
+        let ours = self.server_pid() == Some(pid);
+        if !ours {
+            self.guard = None;
+        }
+        ours
+    }
+
+    /// The process id of the server answering on our port.
+    fn server_pid(&self) -> Option<u32> {
+        let client = redis::Client::open(self.url()).ok()?;
+        let mut conn = client.get_connection().ok()?;
+        let info: String = redis::cmd("INFO").arg("server").query(&mut conn).ok()?;
+        let line = info.lines().find_map(|l| l.strip_prefix("process_id:"))?;
+        line.trim().parse().ok()
     }
 
     /// `redis://…`, or `rediss://…` for a TLS server.
@@ -106,7 +133,7 @@ impl RedisServer {
     /// Kills the server and starts a new one on the same port.
     pub fn restart(&mut self) {
         self.stop();
-        self.spawn();
+        assert!(self.spawn(), "port {} was taken meanwhile", self.port);
     }
 
     /// A plain connection for test commands (FLUSHALL, CLIENT KILL).
