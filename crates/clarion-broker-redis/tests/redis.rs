@@ -370,3 +370,68 @@ async fn rediss_urls_work_over_tls() {
     let err = untrusted.run(Arc::new(Recorder::default())).await;
     assert!(err.is_err(), "a self-signed server without tls_root_ca");
 }
+
+/// Records when each publication (data: its number) arrived.
+struct Arrivals {
+    start: Instant,
+    got: std::sync::Mutex<Vec<(u64, Duration)>>,
+}
+
+impl clarion_hub::BrokerHandler for Arrivals {
+    fn on_publication(&self, _: &str, p: &clarion_wire::Publication, _: Option<&str>) {
+        let n: u64 = p.data.parse().unwrap();
+        self.got.lock().unwrap().push((n, self.start.elapsed()));
+    }
+    fn on_join(&self, _: &str, _: &clarion_wire::ClientInfo) {}
+    fn on_leave(&self, _: &str, _: &clarion_wire::ClientInfo) {}
+    fn on_control(&self, _: &clarion_hub::Control) {}
+    fn on_resync(&self, _: &[String]) {}
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    sorted[((sorted.len() - 1) as f64 * p) as usize]
+}
+
+/// Publish round trip and cross-node delivery latency, one publisher, one
+/// at a time: `cargo test --release -p clarion-broker-redis --test redis
+/// -- --ignored --nocapture latency`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "a measurement, not a check"]
+async fn latency() {
+    let server = RedisServer::start();
+    let start = Instant::now();
+    let arrivals = Arc::new(Arrivals {
+        start,
+        got: Default::default(),
+    });
+    let receiver = broker(&[server.url()]);
+    receiver.run(arrivals.clone()).await.unwrap();
+    receiver.subscribe("bench:latency").await.unwrap();
+    let (sender, _) = started(&[server.url()]).await;
+    let total = 5_000u64;
+    let (mut sent, mut round_trips) = (Vec::new(), Vec::new());
+    for n in 0..total {
+        let t = start.elapsed();
+        sent.push(t);
+        sender
+            .publish("bench:latency", data(n), history())
+            .await
+            .unwrap();
+        round_trips.push(start.elapsed() - t);
+    }
+    wait_for("every publication", || {
+        arrivals.got.lock().unwrap().len() == total as usize
+    })
+    .await;
+    let got = arrivals.got.lock().unwrap().clone();
+    let mut delivery: Vec<_> = got.iter().map(|(n, at)| *at - sent[*n as usize]).collect();
+    delivery.sort();
+    round_trips.sort();
+    let (p50, p99) = (percentile(&delivery, 0.5), percentile(&delivery, 0.99));
+    let (r50, r99) = (
+        percentile(&round_trips, 0.5),
+        percentile(&round_trips, 0.99),
+    );
+    eprintln!("publish round trip: p50 {r50:?}, p99 {r99:?}");
+    eprintln!("publish to delivery on another node: p50 {p50:?}, p99 {p99:?}");
+}
