@@ -87,7 +87,15 @@
 //! `jump_consistent_hash(fnv1a64(channel), n)` ([`sharding`]): its history,
 //! presence and pub/sub are all there, so throughput grows with instances.
 //! Control messages use the first URL. Every node must list the same URLs
-//! in the same order.
+//! in the same order. Each URL is one standalone instance (or a primary
+//! behind a failover address): the key layout is ready for Redis Cluster,
+//! but this client does not follow `MOVED` redirections, so a Cluster
+//! answers `Refused`.
+//!
+//! A node handles a shard's live messages on that shard's connection, in
+//! order: if it falls far behind (a huge fan-out), Redis closes the
+//! connection at its pub/sub output buffer limit, and the reconnect
+//! resyncs those channels. Loss is signalled, never silent.
 //!
 //! # Why redis-rs
 //!
