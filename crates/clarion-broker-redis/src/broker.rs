@@ -1,9 +1,7 @@
 //! [`RedisBroker`]: the [`Broker`] trait over the shards, the scripts and
 //! the subscription connections.
 
-use std::collections::hash_map::RandomState;
-use std::hash::BuildHasher;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
@@ -13,8 +11,8 @@ use clarion_hub::{
     ControlKind, Heartbeat, HistoryOptions, HistoryPage, HistoryQuery, NewPublication,
     NodeIdentity, PresenceChange, PresenceEntry, PresenceStats,
 };
-use clarion_wire::{ClientInfo, Publication, StreamPosition};
-use redis::{Client, ConnectionInfo, IntoConnectionInfo, ProtocolVersion, Value};
+use clarion_wire::{ClientInfo, StreamPosition};
+use redis::{Client, ConnectionInfo, IntoConnectionInfo, ProtocolVersion};
 use tokio::time::Instant;
 
 use crate::cluster::{self, Peers, MISSED_HEARTBEATS};
@@ -22,8 +20,8 @@ use crate::codec::{self, ChannelMessage};
 use crate::config::RedisConfig;
 use crate::keys::Keys;
 use crate::pubsub::{self, Subscriber};
-use crate::scripts::{Lua, Scripts};
-use crate::shard::{Live, Shard};
+use crate::scripts::Scripts;
+use crate::shard::Shard;
 use crate::sharding::shard_of;
 
 /// The Redis broker: one node. Cheap to share (`Arc` it for the hub).
@@ -49,7 +47,7 @@ pub(crate) struct Inner {
     pub(crate) scripts: Scripts,
     pub(crate) shards: Vec<Shard>,
     pub(crate) subscribers: Vec<Subscriber>,
-    handler: OnceLock<Arc<dyn BrokerHandler>>,
+    pub(crate) handler: OnceLock<Arc<dyn BrokerHandler>>,
     peers: Peers,
     stopped: AtomicBool,
 }
@@ -131,25 +129,12 @@ fn clients(url: &str, root_ca: Option<&[u8]>) -> Result<(Client, Client), Broker
     Ok((open(info).map_err(invalid)?, open(resp3).map_err(invalid)?))
 }
 
-/// A fresh candidate epoch: 8 hex digits (a new stream only adopts it if it
-/// has none; the generation is appended to whatever is stored).
-fn candidate_epoch() -> String {
-    static COUNTER: AtomicU64 = AtomicU64::new(0);
-    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-    let seed = RandomState::new().hash_one((std::time::SystemTime::now(), n));
-    format!("{:08x}", seed & 0xffff_ffff)
-}
-
-fn millis(d: Duration) -> u64 {
-    u64::try_from(d.as_millis()).unwrap_or(u64::MAX).max(1)
-}
-
 impl Inner {
     pub(crate) fn is_stopped(&self) -> bool {
         self.stopped.load(Ordering::Acquire)
     }
 
-    fn shard(&self, channel: &str) -> &Shard {
+    pub(crate) fn shard(&self, channel: &str) -> &Shard {
         &self.shards[shard_of(channel, self.shards.len())]
     }
 
@@ -237,160 +222,6 @@ impl Inner {
         }
     }
 
-    /// Runs a script on `channel`'s shard.
-    async fn script<T: redis::FromRedisValue>(
-        &self,
-        channel: &str,
-        build: impl FnOnce(&Live) -> redis::Cmd,
-    ) -> Result<T, BrokerError> {
-        let shard = self.shard(channel);
-        let mut live = shard.live(&self.scripts).await?;
-        let cmd = build(&live);
-        let result = self.scripts.run(&mut live.conn, &cmd).await;
-        result.map_err(|e| shard.fail(&live, e))
-    }
-
-    async fn publish(
-        &self,
-        channel: &str,
-        new: NewPublication,
-        history: Option<HistoryOptions>,
-    ) -> Result<Option<StreamPosition>, BrokerError> {
-        let publication = Publication {
-            offset: None,
-            data: new.data,
-            info: new.info,
-        };
-        let body = codec::encode_body(&publication)?;
-        let key = new.idempotency_key.unwrap_or_default();
-        let keys = [
-            self.keys.stream(channel),
-            self.keys.meta(channel),
-            self.keys.result(channel, &key),
-        ];
-        let (size, ttl, meta_ttl) = history.map_or((0, 1, 1), |h| {
-            (h.size.max(1), millis(h.ttl), millis(h.meta_ttl))
-        });
-        let window = if key.is_empty() {
-            0
-        } else {
-            millis(self.config.idempotency_window)
-        };
-        let sharded = if self.config.sharded_pubsub { "1" } else { "0" };
-        let (offset, epoch, _suppressed): (String, String, i64) = self
-            .script(channel, |live| {
-                let mut cmd = self
-                    .scripts
-                    .call(Lua::Publish, &[&keys[0], &keys[1], &keys[2]]);
-                cmd.arg(&*live.generation).arg(candidate_epoch()).arg(&body);
-                cmd.arg(size).arg(ttl).arg(meta_ttl).arg(window);
-                cmd.arg(self.keys.publications(channel)).arg(sharded);
-                cmd
-            })
-            .await?;
-        if offset.is_empty() {
-            return Ok(None);
-        }
-        let offset = offset
-            .parse()
-            .map_err(|_| BrokerError::refused(format!("publish script returned {offset:?}")))?;
-        Ok(Some(StreamPosition { offset, epoch }))
-    }
-
-    async fn history(
-        &self,
-        channel: &str,
-        query: HistoryQuery,
-        options: HistoryOptions,
-    ) -> Result<HistoryPage, BrokerError> {
-        let (stream, meta) = (self.keys.stream(channel), self.keys.meta(channel));
-        let (since_offset, since_epoch) = match &query.since {
-            Some(p) => (p.offset.to_string(), p.epoch.clone()),
-            None => (String::new(), String::new()),
-        };
-        let reply: Vec<Value> = self
-            .script(channel, |live| {
-                let mut cmd = self.scripts.call(Lua::History, &[&stream, &meta]);
-                cmd.arg(&*live.generation).arg(candidate_epoch());
-                cmd.arg(millis(options.meta_ttl.max(options.ttl)));
-                cmd.arg(since_offset).arg(since_epoch).arg(query.limit);
-                cmd.arg(if query.reverse { "1" } else { "0" });
-                cmd
-            })
-            .await?;
-        parse_page(&reply)
-    }
-
-    async fn presence_op<T: redis::FromRedisValue>(
-        &self,
-        channel: &str,
-        args: &[&[u8]],
-    ) -> Result<T, BrokerError> {
-        let [data, expiry, users] = self.keys.presence(channel);
-        self.script(channel, |_| {
-            let mut cmd = self.scripts.call(Lua::Presence, &[&data, &expiry, &users]);
-            for arg in args {
-                cmd.arg(*arg);
-            }
-            cmd
-        })
-        .await
-    }
-
-    fn presence_add_cmd(&self, entry: &PresenceEntry, ttl: Duration) -> redis::Cmd {
-        let [data, expiry, users] = self.keys.presence(&entry.channel);
-        let mut cmd = self.scripts.call(Lua::Presence, &[&data, &expiry, &users]);
-        // A ClientInfo is strings and raw JSON: serialising it cannot fail.
-        let info = serde_json::to_vec(&entry.info).unwrap_or_default();
-        cmd.arg("add").arg(&entry.info.client).arg(&entry.info.user);
-        cmd.arg(info).arg(millis(ttl));
-        cmd
-    }
-
-    async fn add_presence_batch(
-        &self,
-        entries: &[PresenceEntry],
-        ttl: Duration,
-    ) -> Result<(), BrokerError> {
-        let mut pipes: Vec<redis::Pipeline> = vec![redis::pipe(); self.shards.len()];
-        for entry in entries {
-            let i = shard_of(&entry.channel, self.shards.len());
-            pipes[i]
-                .add_command(self.presence_add_cmd(entry, ttl))
-                .ignore();
-        }
-        // One round trip per shard that has entries.
-        for (shard, pipe) in self.shards.iter().zip(&pipes) {
-            if pipe.cmd_iter().next().is_none() {
-                continue;
-            }
-            let mut live = shard.live(&self.scripts).await?;
-            let done = self.scripts.run_pipeline::<()>(&mut live.conn, pipe).await;
-            done.map_err(|e| shard.fail(&live, e))?;
-        }
-        Ok(())
-    }
-
-    async fn publish_presence(
-        &self,
-        channel: &str,
-        info: &ClientInfo,
-        join: bool,
-    ) -> Result<(), BrokerError> {
-        let shard = self.shard(channel);
-        let mut live = shard.live(&self.scripts).await?;
-        let command = if self.config.sharded_pubsub {
-            "SPUBLISH"
-        } else {
-            "PUBLISH"
-        };
-        let mut cmd = redis::cmd(command);
-        cmd.arg(self.keys.publications(channel));
-        cmd.arg(codec::encode_presence(join, info));
-        let sent = cmd.exec_async(&mut live.conn).await;
-        sent.map_err(|e| shard.fail(&live, e))
-    }
-
     async fn run(self: &Arc<Self>, handler: Arc<dyn BrokerHandler>) -> Result<(), BrokerError> {
         if self.handler.set(handler).is_err() {
             return Err(BrokerError::invalid("run called twice"));
@@ -465,28 +296,6 @@ fn control_message(me: &NodeIdentity, kind: ControlKind, payload: Bytes) -> Vec<
         payload,
     };
     ClusterMessage::Control(control).encode()
-}
-
-/// `{top, epoch, id, body, id, body, ...}` → a page.
-fn parse_page(reply: &[Value]) -> Result<HistoryPage, BrokerError> {
-    let bad = || BrokerError::refused("history script returned an unexpected reply");
-    let [top, epoch, entries @ ..] = reply else {
-        return Err(bad());
-    };
-    let offset: u64 = redis::from_redis_value(top).map_err(|_| bad())?;
-    let epoch: String = redis::from_redis_value(epoch).map_err(|_| bad())?;
-    let mut publications = Vec::with_capacity(entries.len() / 2);
-    for pair in entries.chunks(2) {
-        let [id, body] = pair else { return Err(bad()) };
-        let id: String = redis::from_redis_value(id).map_err(|_| bad())?;
-        let body: Vec<u8> = redis::from_redis_value(body).map_err(|_| bad())?;
-        let offset = codec::offset_of_id(&id);
-        publications.push(codec::decode_body(&body, offset).ok_or_else(bad)?);
-    }
-    Ok(HistoryPage {
-        publications,
-        position: StreamPosition { offset, epoch },
-    })
 }
 
 impl Broker for RedisBroker {
@@ -573,16 +382,7 @@ impl Broker for RedisBroker {
     }
 
     fn remove_history<'a>(&'a self, channel: &'a str) -> BoxFuture<'a, Result<(), BrokerError>> {
-        Box::pin(async move {
-            let inner = &self.inner;
-            let shard = inner.shard(channel);
-            let mut live = shard.live(&inner.scripts).await?;
-            let mut cmd = redis::cmd("DEL");
-            cmd.arg(inner.keys.stream(channel))
-                .arg(inner.keys.meta(channel));
-            let done = cmd.exec_async(&mut live.conn).await;
-            done.map_err(|e| shard.fail(&live, e))
-        })
+        Box::pin(self.inner.remove_history(channel))
     }
 
     fn add_presence<'a>(
@@ -591,24 +391,7 @@ impl Broker for RedisBroker {
         info: ClientInfo,
         ttl: Duration,
     ) -> BoxFuture<'a, Result<PresenceChange, BrokerError>> {
-        Box::pin(async move {
-            // A ClientInfo is strings and raw JSON: serialising it cannot fail.
-            let json = serde_json::to_vec(&info).unwrap_or_default();
-            let ttl = millis(ttl).to_string();
-            let args: [&[u8]; 5] = [
-                b"add",
-                info.client.as_bytes(),
-                info.user.as_bytes(),
-                &json,
-                ttl.as_bytes(),
-            ];
-            let (added, first): (i64, i64) = self.inner.presence_op(channel, &args).await?;
-            Ok(PresenceChange {
-                client_added: added == 1,
-                client_removed: false,
-                user_changed: first == 1,
-            })
-        })
+        Box::pin(async move { self.inner.add_presence(channel, &info, ttl).await })
     }
 
     fn add_presence_batch<'a>(
@@ -624,41 +407,20 @@ impl Broker for RedisBroker {
         channel: &'a str,
         client: &'a str,
     ) -> BoxFuture<'a, Result<PresenceChange, BrokerError>> {
-        Box::pin(async move {
-            let args: [&[u8]; 2] = [b"remove", client.as_bytes()];
-            let (removed, last): (i64, i64) = self.inner.presence_op(channel, &args).await?;
-            Ok(PresenceChange {
-                client_added: false,
-                client_removed: removed == 1,
-                user_changed: last == 1,
-            })
-        })
+        Box::pin(self.inner.remove_presence(channel, client))
     }
 
     fn presence<'a>(
         &'a self,
         channel: &'a str,
     ) -> BoxFuture<'a, Result<Vec<ClientInfo>, BrokerError>> {
-        Box::pin(async move {
-            let args: [&[u8]; 1] = [b"list"];
-            let values: Vec<Vec<u8>> = self.inner.presence_op(channel, &args).await?;
-            let decoded = values.iter().map(|v| codec::decode_presence_value(v));
-            let clients: Option<Vec<_>> = decoded.collect();
-            clients.ok_or_else(|| BrokerError::refused("undecodable presence entry"))
-        })
+        Box::pin(self.inner.presence(channel))
     }
 
     fn presence_stats<'a>(
         &'a self,
         channel: &'a str,
     ) -> BoxFuture<'a, Result<PresenceStats, BrokerError>> {
-        Box::pin(async move {
-            let args: [&[u8]; 1] = [b"stats"];
-            let (num_clients, num_users) = self.inner.presence_op(channel, &args).await?;
-            Ok(PresenceStats {
-                num_clients,
-                num_users,
-            })
-        })
+        Box::pin(self.inner.presence_stats(channel))
     }
 }

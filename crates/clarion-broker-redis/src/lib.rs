@@ -115,10 +115,12 @@ mod codec;
 mod config;
 mod error;
 mod keys;
+mod presence;
 mod pubsub;
 mod scripts;
 mod shard;
 pub mod sharding;
+mod stream;
 
 pub use broker::RedisBroker;
 pub use config::RedisConfig;
