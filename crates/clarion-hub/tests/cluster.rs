@@ -60,10 +60,15 @@ async fn join_and_presence_cross_nodes() {
         r#"{"id":2,"method":"subscribe","params":{"channel":"chat:y"}}"#,
     )
     .await;
-    let Push::Join(join) = push(&on_a) else {
-        panic!("expected bob's join on node a")
-    };
-    assert_eq!(join.info.user, "bob");
+    // Ann sees her own join, then bob's, which crossed nodes.
+    let joined: Vec<_> = [push(&on_a), push(&on_a)]
+        .into_iter()
+        .map(|p| match p {
+            Push::Join(j) => j.info.user,
+            other => panic!("expected a join, got {other:?}"),
+        })
+        .collect();
+    assert_eq!(joined, ["ann", "bob"]);
     let stats = a.presence_stats("chat:y").await.unwrap();
     assert_eq!((stats.num_clients, stats.num_users), (2, 2));
 }
