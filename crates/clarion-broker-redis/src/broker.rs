@@ -26,7 +26,9 @@ use crate::sharding::shard_of;
 
 /// The Redis broker: one node. Cheap to share (`Arc` it for the hub).
 /// Background tasks (heartbeats, reconnects) hold it weakly and end when it
-/// is dropped.
+/// is dropped. [`run`](Broker::run) connects to every shard (data and
+/// subscription connections) and fails with `Unavailable` if one cannot be
+/// reached; a broker whose `run` failed cannot be run again: make a new one.
 pub struct RedisBroker {
     inner: Arc<Inner>,
 }
