@@ -2,8 +2,8 @@
 # Install what the tests need, and only what is missing (idempotent; a few
 # seconds when everything is there already):
 #   - Debian packages: python3 with venv, nodejs, npm, openssl, patch, a C
-#     compiler (ring, under rustls, builds C), chromium (the browser tests)
-#     -- apt-get only when missing;
+#     compiler (ring, under rustls, builds C), chromium (the browser tests),
+#     redis-server (the Redis broker's tests) -- apt-get only when missing;
 #   - the interop peers' Python venv, target/interop-venv, from
 #     tests/interop/python/requirements.txt;
 #   - the interop peers' node_modules (ws, and playwright-core, which drives
@@ -48,6 +48,7 @@ missing_packages() {
     have patch || echo patch # autobahn/setup.sh patches the suite
     have cc || echo gcc libc6-dev
     [ -x "$CHROMIUM" ] || echo chromium # tests/browser.rs
+    have redis-server || echo redis-server # crates/clarion-broker-redis/tests
 }
 
 install_packages() {

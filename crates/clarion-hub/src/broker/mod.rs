@@ -64,7 +64,11 @@ pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 /// node [`subscribe`](Broker::subscribe)d to, whichever node published them
 /// (it may also deliver for other channels; the hub ignores them). When
 /// `subscribe` returns, the subscription is in effect: every publication
-/// made after that is delivered (or its loss is signalled, below). Delivery
+/// made after that is delivered (or its loss is signalled, below).
+/// Subscriptions are counted per channel: the node stays subscribed while
+/// its `subscribe` calls outnumber its `unsubscribe` calls, whatever order
+/// concurrent calls complete in (a new first member's `subscribe` racing
+/// the last member's `unsubscribe` leaves the node subscribed). Delivery
 /// is *at most once*: a publication may be lost (a broker connection
 /// drops), never duplicated. Within one channel, publications are delivered
 /// in the order of their offsets; there is no order across channels.

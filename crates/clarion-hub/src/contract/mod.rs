@@ -74,6 +74,7 @@ macro_rules! broker_contract_tests {
             since_another_epoch_starts_at_oldest,
             channels_are_independent,
             unsubscribed_channels_are_not_required,
+            subscriptions_are_counted,
             join_and_leave_are_delivered,
             presence_add_remove_and_stats,
             presence_expires_unless_refreshed,

@@ -160,6 +160,21 @@ pub async fn channels_are_independent<H: Harness>(h: &H) {
     assert_eq!(read(&*b, &a, None, 10, false).await.0, vec![1, 2]);
 }
 
+/// Subscriptions are counted: two subscribes and one unsubscribe leave
+/// the channel subscribed.
+pub async fn subscriptions_are_counted<H: Harness>(h: &H) {
+    let (b, rec) = started(h).await;
+    let ch = channel("counted");
+    b.subscribe(&ch).await.unwrap();
+    b.subscribe(&ch).await.unwrap();
+    b.unsubscribe(&ch).await.unwrap();
+    publish(&*b, &ch, 1, opts(100, 60, 600)).await;
+    eventually(h, "delivery while still subscribed once", || {
+        rec.publications(&ch).len() == 1
+    })
+    .await;
+}
+
 /// History works for channels this node never subscribed to (the server API).
 pub async fn unsubscribed_channels_are_not_required<H: Harness>(h: &H) {
     let (b, rec) = started(h).await;
