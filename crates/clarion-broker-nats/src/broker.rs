@@ -59,7 +59,11 @@ impl NatsBroker {
         let ensure = conn::ensure(&js, &config, &subjects);
         let stores = match tokio::time::timeout(config.command_timeout, ensure).await {
             Ok(stores) => stores?,
-            Err(_) => return Err(BrokerError::unavailable("nats: creating the stream timed out")),
+            Err(_) => {
+                return Err(BrokerError::unavailable(
+                    "nats: creating the stream timed out",
+                ))
+            }
         };
         Ok(NatsBroker {
             shared: Arc::new(Shared::new(config, identity, client, js, stores)),
@@ -80,7 +84,10 @@ impl NatsBroker {
                  last publication, whatever history_meta_ttl says; then its epoch changes",
                 c.history_max_age
             ),
-            format!("history: at most {} publications per channel (max_history_size)", c.max_history_size),
+            format!(
+                "history: at most {} publications per channel (max_history_size)",
+                c.max_history_size
+            ),
             "presence_stats and presence cost time proportional to the channel's clients \
              (JetStream KV has no counters): not O(1)"
                 .to_owned(),
@@ -115,7 +122,8 @@ impl NatsBroker {
 
     async fn start(&self, handler: Arc<dyn BrokerHandler>) -> Result<(), BrokerError> {
         let events = lock(&self.events).take();
-        let (Some(events), Ok(())) = (events, self.shared.handler.set(handler).map_err(drop)) else {
+        let (Some(events), Ok(())) = (events, self.shared.handler.set(handler).map_err(drop))
+        else {
             return Err(BrokerError::invalid("run called twice"));
         };
         self.running.store(true, Ordering::Release);
@@ -156,10 +164,18 @@ impl NatsBroker {
             info: publication.info,
         };
         let payload = serde_json::to_vec(&live).map_err(|e| BrokerError::invalid(e.to_string()))?;
-        self.shared.publish_live(channel, Kind::Live, payload).await.map(|()| None)
+        self.shared
+            .publish_live(channel, Kind::Live, payload)
+            .await
+            .map(|()| None)
     }
 
-    async fn publish_presence(&self, channel: &str, info: ClientInfo, kind: Kind) -> Result<(), BrokerError> {
+    async fn publish_presence(
+        &self,
+        channel: &str,
+        info: ClientInfo,
+        kind: Kind,
+    ) -> Result<(), BrokerError> {
         let payload = serde_json::to_vec(&info).map_err(|e| BrokerError::invalid(e.to_string()))?;
         self.shared.publish_live(channel, kind, payload).await
     }
@@ -241,7 +257,11 @@ impl Broker for NatsBroker {
         self.shared.live_nodes()
     }
 
-    fn broadcast_control(&self, kind: ControlKind, payload: Bytes) -> BoxFuture<'_, Result<(), BrokerError>> {
+    fn broadcast_control(
+        &self,
+        kind: ControlKind,
+        payload: Bytes,
+    ) -> BoxFuture<'_, Result<(), BrokerError>> {
         boxed(self.shared.control(None, kind, payload))
     }
 
@@ -285,11 +305,19 @@ impl Broker for NatsBroker {
         })
     }
 
-    fn publish_join<'a>(&'a self, channel: &'a str, info: ClientInfo) -> BoxFuture<'a, Result<(), BrokerError>> {
+    fn publish_join<'a>(
+        &'a self,
+        channel: &'a str,
+        info: ClientInfo,
+    ) -> BoxFuture<'a, Result<(), BrokerError>> {
         boxed(self.publish_presence(channel, info, Kind::Join))
     }
 
-    fn publish_leave<'a>(&'a self, channel: &'a str, info: ClientInfo) -> BoxFuture<'a, Result<(), BrokerError>> {
+    fn publish_leave<'a>(
+        &'a self,
+        channel: &'a str,
+        info: ClientInfo,
+    ) -> BoxFuture<'a, Result<(), BrokerError>> {
         boxed(self.publish_presence(channel, info, Kind::Leave))
     }
 
@@ -331,11 +359,17 @@ impl Broker for NatsBroker {
         boxed(self.shared.remove_presence(channel, client))
     }
 
-    fn presence<'a>(&'a self, channel: &'a str) -> BoxFuture<'a, Result<Vec<ClientInfo>, BrokerError>> {
+    fn presence<'a>(
+        &'a self,
+        channel: &'a str,
+    ) -> BoxFuture<'a, Result<Vec<ClientInfo>, BrokerError>> {
         boxed(self.shared.presence(channel))
     }
 
-    fn presence_stats<'a>(&'a self, channel: &'a str) -> BoxFuture<'a, Result<PresenceStats, BrokerError>> {
+    fn presence_stats<'a>(
+        &'a self,
+        channel: &'a str,
+    ) -> BoxFuture<'a, Result<PresenceStats, BrokerError>> {
         boxed(self.shared.presence_stats(channel))
     }
 }

@@ -39,9 +39,7 @@ pub(crate) async fn connect(
         .max_reconnects(None)
         // Quick retries: a restarted server is back within a second or two,
         // and clients wait for the resync that follows.
-        .reconnect_delay_callback(|attempts| {
-            Duration::from_millis(100 * attempts.min(20) as u64)
-        })
+        .reconnect_delay_callback(|attempts| Duration::from_millis(100 * attempts.min(20) as u64))
         .event_callback(move |event| {
             let events = events.clone();
             async move {
@@ -77,8 +75,18 @@ pub(crate) async fn ensure(
         .await
         .map_err(|e| classify("history stream", e))?;
     let created = history.cached_info().created.unix_timestamp_nanos();
-    let presence = bucket(js, config, format!("{stem}_presence"), config.presence_max_ttl);
-    let idempotency = bucket(js, config, format!("{stem}_idempotency"), config.idempotency_window);
+    let presence = bucket(
+        js,
+        config,
+        format!("{stem}_presence"),
+        config.presence_max_ttl,
+    );
+    let idempotency = bucket(
+        js,
+        config,
+        format!("{stem}_idempotency"),
+        config.idempotency_window,
+    );
     Ok(Stores {
         history,
         created: u64::try_from(created).unwrap_or(0),
@@ -92,6 +100,11 @@ fn history_config(config: &NatsConfig, subjects: &Subjects) -> stream::Config {
         name: format!("{}_history", config.stem()),
         description: Some("Clarion channel history".to_owned()),
         subjects: vec![subjects.history_filter()],
+        republish: Some(stream::Republish {
+            source: subjects.history_filter(),
+            destination: subjects.republish_destination(),
+            headers_only: false,
+        }),
         // One more than the largest history: a stream's empty-position
         // marker may sit below its oldest publication.
         max_messages_per_subject: i64::try_from(config.max_history_size + 1).unwrap_or(i64::MAX),

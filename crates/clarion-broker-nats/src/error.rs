@@ -26,7 +26,9 @@ pub(crate) fn refused(what: &str, err: impl Display) -> BrokerError {
 pub(crate) fn connected(client: &Client) -> Result<(), BrokerError> {
     match client.connection_state() {
         State::Connected => Ok(()),
-        state => Err(BrokerError::unavailable(format!("nats: not connected ({state:?})"))),
+        state => Err(BrokerError::unavailable(format!(
+            "nats: not connected ({state:?})"
+        ))),
     }
 }
 
@@ -46,7 +48,13 @@ pub(crate) async fn bounded<T>(
 /// anything JetStream answered is a refusal.
 pub(crate) fn classify(what: &str, err: impl Display) -> BrokerError {
     let text = err.to_string();
-    let temporary = ["timed out", "timeout", "no responders", "connection", "broken pipe"];
+    let temporary = [
+        "timed out",
+        "timeout",
+        "no responders",
+        "connection",
+        "broken pipe",
+    ];
     if temporary.iter().any(|t| text.to_lowercase().contains(t)) {
         unavailable(what, text)
     } else {

@@ -19,7 +19,10 @@ use crate::subjects::Kind;
 impl Shared {
     /// Subscribes to `channel`; in effect when it returns (the server has
     /// answered a ping sent after the subscription).
-    pub(crate) async fn subscribe_channel(self: &Arc<Self>, channel: &str) -> Result<(), BrokerError> {
+    pub(crate) async fn subscribe_channel(
+        self: &Arc<Self>,
+        channel: &str,
+    ) -> Result<(), BrokerError> {
         if lock(&self.live).contains_key(channel) {
             return Ok(());
         }
@@ -28,7 +31,10 @@ impl Shared {
         let subscribe = async {
             let sub = self.client.subscribe(subject).await;
             let sub = sub.map_err(|e| unavailable("subscribe", e))?;
-            self.client.flush().await.map_err(|e| unavailable("subscribe", e))?;
+            self.client
+                .flush()
+                .await
+                .map_err(|e| unavailable("subscribe", e))?;
             Ok(sub)
         };
         let mut sub = bounded(self.config.command_timeout, "subscribe", subscribe).await?;
@@ -57,7 +63,12 @@ impl Shared {
     }
 
     /// Publishes an event without history on a channel subject.
-    pub(crate) async fn publish_live(&self, channel: &str, kind: Kind, payload: Vec<u8>) -> Result<(), BrokerError> {
+    pub(crate) async fn publish_live(
+        &self,
+        channel: &str,
+        kind: Kind,
+        payload: Vec<u8>,
+    ) -> Result<(), BrokerError> {
         connected(&self.client)?;
         let subject = Subject::from(self.subjects.channel(channel, kind));
         let publish = self.client.publish(subject, Bytes::from(payload));
@@ -65,7 +76,9 @@ impl Shared {
     }
 
     fn deliver(&self, channel: &str, message: &Message) {
-        let Some(handler) = self.handler.get() else { return };
+        let Some(handler) = self.handler.get() else {
+            return;
+        };
         let headers = message.headers.as_ref();
         match Kind::of_subject(&message.subject) {
             Some(Kind::History) if !is_marker(headers) => {
@@ -80,7 +93,9 @@ impl Shared {
                 }
             }
             Some(kind @ (Kind::Join | Kind::Leave)) => {
-                let Ok(info) = serde_json::from_slice::<ClientInfo>(&message.payload) else { return };
+                let Ok(info) = serde_json::from_slice::<ClientInfo>(&message.payload) else {
+                    return;
+                };
                 if kind == Kind::Join {
                     handler.on_join(channel, &info);
                 } else {

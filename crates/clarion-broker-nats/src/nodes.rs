@@ -39,7 +39,10 @@ impl Shared {
     }
 
     fn stats(&self) -> NodeStats {
-        self.handler.get().map(|h| h.node_stats()).unwrap_or_default()
+        self.handler
+            .get()
+            .map(|h| h.node_stats())
+            .unwrap_or_default()
     }
 
     /// Whether `id` is a live node (this one included).
@@ -88,7 +91,11 @@ impl Shared {
         self.send_cluster(subject, control).await
     }
 
-    async fn send_cluster(&self, subject: String, message: ClusterMessage) -> Result<(), BrokerError> {
+    async fn send_cluster(
+        &self,
+        subject: String,
+        message: ClusterMessage,
+    ) -> Result<(), BrokerError> {
         connected(&self.client)?;
         let payload = Bytes::from(message.encode());
         let subject = Subject::from(subject);
@@ -98,15 +105,26 @@ impl Shared {
             .map_err(|e| unavailable("control", e))
     }
 
-    /// Reads heartbeats and control messages (to all and to this node)
-    /// until the task is aborted.
+    /// Reads heartbeats and control messages until the task is aborted.
+    ///
+    /// One subscription to `<prefix>.n.>` carries both broadcasts and
+    /// messages for single nodes, those for other nodes dropped here: with
+    /// two subscriptions, async-nats hands their messages to two queues and
+    /// a broadcast and a message to this node from one sender could swap
+    /// places (the contract orders control messages per sender). The price:
+    /// every node sees every node-to-node message.
     pub(crate) async fn cluster_messages(self: Arc<Self>) -> Result<(), BrokerError> {
-        let all = self.client.subscribe(self.subjects.nodes_all()).await;
-        let mine = self.client.subscribe(self.subjects.node(&self.identity.id)).await;
-        let all = all.map_err(|e| unavailable("subscribe", e))?;
-        let mine = mine.map_err(|e| unavailable("subscribe", e))?;
-        let mut both = futures_util::stream::select(all, mine);
-        while let Some(message) = both.next().await {
+        let all = self.client.subscribe(self.subjects.nodes_wildcard()).await;
+        let mut all = all.map_err(|e| unavailable("subscribe", e))?;
+        let (broadcast, mine) = (
+            self.subjects.nodes_all(),
+            self.subjects.node(&self.identity.id),
+        );
+        while let Some(message) = all.next().await {
+            let subject = message.subject.as_str();
+            if subject != broadcast && subject != mine {
+                continue;
+            }
             match ClusterMessage::decode(&message.payload) {
                 Some(ClusterMessage::Heartbeat(beat)) => self.heard(beat),
                 Some(ClusterMessage::Control(control)) => {

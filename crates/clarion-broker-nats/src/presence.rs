@@ -82,7 +82,12 @@ impl Shared {
             connected(&self.client)?;
             let kv = self.stores().presence;
             let was = self.client_slot(&kv, channel, &info.client).await?;
-            put(&kv, &client_key(channel, &info.client), &Stored::new(&info, ttl)).await?;
+            put(
+                &kv,
+                &client_key(channel, &info.client),
+                &Stored::new(&info, ttl),
+            )
+            .await?;
             if was.value.is_some() {
                 return Ok(PresenceChange::default());
             }
@@ -111,10 +116,18 @@ impl Shared {
                 let kv = &kv;
                 async move { put(kv, &client_key(&e.channel, &e.info.client), &stored).await }
             });
-            join_all(puts).await.into_iter().collect::<Result<Vec<_>, _>>()?;
+            join_all(puts)
+                .await
+                .into_iter()
+                .collect::<Result<Vec<_>, _>>()?;
             // A client the batch added (not refreshed) joins its user's set.
-            let joins = entries.iter().map(|e| self.ensure_in_user(&kv, &e.channel, &e.info));
-            join_all(joins).await.into_iter().collect::<Result<Vec<_>, _>>()?;
+            let joins = entries
+                .iter()
+                .map(|e| self.ensure_in_user(&kv, &e.channel, &e.info));
+            join_all(joins)
+                .await
+                .into_iter()
+                .collect::<Result<Vec<_>, _>>()?;
             Ok(())
         };
         bounded(self.config.command_timeout * 2, "refresh presence", call).await
@@ -134,7 +147,11 @@ impl Shared {
                     return Ok(PresenceChange::default());
                 };
                 let key = client_key(channel, client);
-                if kv.delete_expect_revision(&key, Some(slot.revision)).await.is_err() {
+                if kv
+                    .delete_expect_revision(&key, Some(slot.revision))
+                    .await
+                    .is_err()
+                {
                     continue; // Written meanwhile (or a failure the re-read reports).
                 }
                 let last = self.leave_user(&kv, channel, &stored.info).await?;
@@ -144,7 +161,9 @@ impl Shared {
                     user_changed: last,
                 });
             }
-            Err(BrokerError::unavailable("nats: remove presence: too much contention"))
+            Err(BrokerError::unavailable(
+                "nats: remove presence: too much contention",
+            ))
         };
         bounded(self.config.command_timeout * 2, "remove presence", call).await
     }
@@ -185,7 +204,10 @@ impl Shared {
     ) -> Result<Slot<Stored>, BrokerError> {
         let entry = kv.entry(client_key(channel, client)).await;
         let Some(entry) = entry.map_err(|e| classify("presence entry", e))? else {
-            return Ok(Slot { revision: 0, value: None });
+            return Ok(Slot {
+                revision: 0,
+                value: None,
+            });
         };
         let value = (entry.operation == Operation::Put)
             .then(|| serde_json::from_slice::<Stored>(&entry.value).ok())
@@ -207,7 +229,10 @@ impl Shared {
     ) -> Result<Slot<UserSet>, BrokerError> {
         let entry = kv.entry(user_key(channel, user)).await;
         let Some(entry) = entry.map_err(|e| classify("presence user", e))? else {
-            return Ok(Slot { revision: 0, value: None });
+            return Ok(Slot {
+                revision: 0,
+                value: None,
+            });
         };
         let listed: Vec<String> = (entry.operation == Operation::Put)
             .then(|| serde_json::from_slice(&entry.value).ok())
@@ -229,7 +254,12 @@ impl Shared {
 
     /// Adds the client to its user's set; true if the user had no other
     /// client there.
-    async fn join_user(&self, kv: &Store, channel: &str, info: &ClientInfo) -> Result<bool, BrokerError> {
+    async fn join_user(
+        &self,
+        kv: &Store,
+        channel: &str,
+        info: &ClientInfo,
+    ) -> Result<bool, BrokerError> {
         self.update_user(kv, channel, &info.user, |set| {
             let first = set.live.iter().all(|c| *c == info.client);
             if !set.live.contains(&info.client) {
@@ -244,7 +274,12 @@ impl Shared {
     /// it was listed and no other client is left. Only the remover that
     /// still finds it listed reports the departure, so two nodes removing
     /// a user's last two clients report one.
-    async fn leave_user(&self, kv: &Store, channel: &str, info: &ClientInfo) -> Result<bool, BrokerError> {
+    async fn leave_user(
+        &self,
+        kv: &Store,
+        channel: &str,
+        info: &ClientInfo,
+    ) -> Result<bool, BrokerError> {
         self.update_user(kv, channel, &info.user, |set| {
             let listed = set.listed.contains(&info.client);
             set.live.retain(|c| *c != info.client);
@@ -253,7 +288,12 @@ impl Shared {
         .await
     }
 
-    async fn ensure_in_user(&self, kv: &Store, channel: &str, info: &ClientInfo) -> Result<(), BrokerError> {
+    async fn ensure_in_user(
+        &self,
+        kv: &Store,
+        channel: &str,
+        info: &ClientInfo,
+    ) -> Result<(), BrokerError> {
         let slot = self.user_slot(kv, channel, &info.user).await?;
         if slot.value.is_some_and(|s| s.listed.contains(&info.client)) {
             return Ok(());
@@ -280,7 +320,9 @@ impl Shared {
                 return Ok(report);
             }
         }
-        Err(BrokerError::unavailable("nats: presence: too much contention on one user"))
+        Err(BrokerError::unavailable(
+            "nats: presence: too much contention on one user",
+        ))
     }
 
     /// Every live entry of the channel, through an ordered consumer that
@@ -299,14 +341,22 @@ impl Shared {
             .await
             .map_err(|e| classify("presence list", e))?;
         let mut pending = consumer.cached_info().num_pending;
-        let mut messages = consumer.messages().await.map_err(|e| classify("presence list", e))?;
+        let mut messages = consumer
+            .messages()
+            .await
+            .map_err(|e| classify("presence list", e))?;
         let mut out = Vec::new();
         while pending > 0 {
-            let Some(message) = messages.next().await else { break };
+            let Some(message) = messages.next().await else {
+                break;
+            };
             let message = message.map_err(|e| classify("presence list", e))?;
             let info = message.info().map_err(|e| classify("presence list", e))?;
             pending = info.pending;
-            let deleted = message.headers.as_ref().is_some_and(|h| h.get("KV-Operation").is_some());
+            let deleted = message
+                .headers
+                .as_ref()
+                .is_some_and(|h| h.get("KV-Operation").is_some());
             let stored = serde_json::from_slice::<Stored>(&message.payload).ok();
             if let Some(s) = stored.filter(|s| !deleted && alive(info.published, s.ttl)) {
                 out.push(s.info);
@@ -327,5 +377,8 @@ impl Stored {
 
 async fn put(kv: &Store, key: &str, stored: &Stored) -> Result<(), BrokerError> {
     let value = serde_json::to_vec(stored).map_err(|e| BrokerError::invalid(e.to_string()))?;
-    kv.put(key, Bytes::from(value)).await.map(drop).map_err(|e| classify("presence put", e))
+    kv.put(key, Bytes::from(value))
+        .await
+        .map(drop)
+        .map_err(|e| classify("presence put", e))
 }

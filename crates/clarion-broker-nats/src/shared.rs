@@ -65,7 +65,10 @@ impl Shared {
 
     /// The stream and buckets as last ensured.
     pub(crate) fn stores(&self) -> Stores {
-        self.stores.read().unwrap_or_else(|e| e.into_inner()).clone()
+        self.stores
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
     }
 
     /// Ensures the stream and buckets again (a server may have lost them)

@@ -4,15 +4,24 @@
 //! (the `_` keeps an empty string, an anonymous user, a valid token).
 //!
 //! ```text
-//! <prefix>.c.<channel>.h    publications with history (the JetStream stream's subjects)
+//! <prefix>.h.<channel>      publications with history, as published (the stream's subjects)
+//! <prefix>.c.<channel>.h    the same, republished by the stream once stored
 //! <prefix>.c.<channel>.p    publications without history (core NATS)
 //! <prefix>.c.<channel>.j|l  join / leave (core NATS)
 //! <prefix>.n.all            heartbeats and broadcast control messages
 //! <prefix>.n.<node id>      control messages to one node
 //! ```
 //!
+//! Live delivery of history publications comes from the stream's
+//! RePublish, never from the published message itself: core NATS hands a
+//! publish to subscribers whether or not JetStream then stores it, so a
+//! publish refused for a stale expected sequence, or dropped as a
+//! duplicate, would otherwise reach them too (with an offset the retry
+//! reuses). Republished messages are stored ones, in stream order.
+//!
 //! A node subscribes to `<prefix>.c.<channel>.*`: one subscription per
-//! channel, whichever kinds of events it carries.
+//! channel, whichever kinds of events it carries; and to `<prefix>.n.>`
+//! for the cluster messages.
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
@@ -90,9 +99,20 @@ impl Subjects {
         format!("{}.c.{}.*", self.prefix, token(channel))
     }
 
+    /// Where a history publication of `channel` is published (stored).
+    pub(crate) fn history(&self, channel: &str) -> String {
+        format!("{}.h.{}", self.prefix, token(channel))
+    }
+
     /// The history stream's subjects.
     pub(crate) fn history_filter(&self) -> String {
-        format!("{}.c.*.h", self.prefix)
+        format!("{}.h.*", self.prefix)
+    }
+
+    /// Where the stream republishes what it stored: the channel's
+    /// history-kind live subject.
+    pub(crate) fn republish_destination(&self) -> String {
+        format!("{}.c.{{{{wildcard(1)}}}}.h", self.prefix)
     }
 
     /// Heartbeats and broadcasts.
@@ -100,7 +120,12 @@ impl Subjects {
         format!("{}.n.all", self.prefix)
     }
 
-    /// Control messages for one node (ids are hex: a valid token).
+    /// Everything on the node subjects (what every node subscribes to).
+    pub(crate) fn nodes_wildcard(&self) -> String {
+        format!("{}.n.>", self.prefix)
+    }
+
+    /// Control messages for one node.
     pub(crate) fn node(&self, id: &str) -> String {
         format!("{}.n.{}", self.prefix, token(id))
     }
@@ -126,7 +151,14 @@ mod tests {
         let h = s.channel("chat:a.b", Kind::History);
         assert_eq!(h, format!("acme.clarion.c.{}.h", token("chat:a.b")));
         assert_eq!(Kind::of_subject(&h), Some(Kind::History));
-        assert_eq!(Kind::of_subject(&s.channel("x", Kind::Leave)), Some(Kind::Leave));
-        assert_eq!(s.history_filter(), "acme.clarion.c.*.h");
+        assert_eq!(
+            Kind::of_subject(&s.channel("x", Kind::Leave)),
+            Some(Kind::Leave)
+        );
+        assert_eq!(s.history_filter(), "acme.clarion.h.*");
+        assert_eq!(
+            s.republish_destination(),
+            "acme.clarion.c.{{wildcard(1)}}.h"
+        );
     }
 }

@@ -8,17 +8,18 @@
 //! if another node appended meanwhile JetStream refuses it (error 10071),
 //! and the append is retried on the fresh newest message. So no two
 //! publications of a channel get one offset, and offsets have no holes.
-//! JetStream hands a stored message to the core subscribers of its subject
-//! in stream order, so live delivery follows offset order.
+//! The stream republishes each stored message to the channel's live
+//! subject, in stream order, so live delivery follows offset order and
+//! carries only what was stored (see `subjects`).
 
 pub(crate) mod record;
 
 use std::time::Duration;
 
 use async_nats::jetstream::context::PublishErrorKind;
-use async_nats::jetstream::ErrorCode;
 use async_nats::jetstream::message::PublishMessage;
 use async_nats::jetstream::stream::LastRawMessageErrorKind;
+use async_nats::jetstream::ErrorCode;
 use bytes::Bytes;
 use clarion_hub::{BrokerError, HistoryOptions, HistoryPage, HistoryQuery, NewPublication};
 use clarion_wire::{Publication, StreamPosition};
@@ -26,7 +27,7 @@ use clarion_wire::{Publication, StreamPosition};
 use self::record::{headers, new_epoch, now_nanos, Record, Tip};
 use crate::error::{bounded, connected, refused, unavailable};
 use crate::shared::Shared;
-use crate::subjects::{token, Kind};
+use crate::subjects::token;
 
 /// Appends tried before giving up on a channel under heavy contention
 /// (each retry follows a fresh read, so this many conflicts in a row means
@@ -83,7 +84,7 @@ impl Shared {
     /// epoch.
     pub(crate) async fn remove_history(&self, channel: &str) -> Result<(), BrokerError> {
         connected(&self.client)?;
-        let subject = self.subjects.channel(channel, Kind::History);
+        let subject = self.subjects.history(channel);
         self.forget_tip(channel);
         let stores = self.stores();
         let purge = stores.history.purge().filter(subject);
@@ -106,7 +107,7 @@ impl Shared {
         options: HistoryOptions,
     ) -> Result<HistoryPage, BrokerError> {
         connected(&self.client)?;
-        let subject = self.subjects.channel(channel, Kind::History);
+        let subject = self.subjects.history(channel);
         let newest = match self.newest(&subject).await? {
             Some(r) if r.tip().position_expires > now_nanos() => r,
             _ => {
@@ -177,7 +178,7 @@ impl Shared {
         options: &HistoryOptions,
     ) -> Result<Tip, BrokerError> {
         connected(&self.client)?;
-        let subject = self.subjects.channel(channel, Kind::History);
+        let subject = self.subjects.history(channel);
         let mut known = self.tip(channel);
         for attempt in 0..MAX_ATTEMPTS {
             let tip = match known.take() {
@@ -192,7 +193,10 @@ impl Shared {
             if let (Entry::Marker, Next::Continue(t)) = (entry, &next) {
                 return Ok(t.clone());
             }
-            match self.try_append(channel, &subject, entry, options, &next).await {
+            match self
+                .try_append(channel, &subject, entry, options, &next)
+                .await
+            {
                 Ok(Some(tip)) => return Ok(tip),
                 Ok(None) => backoff(attempt).await,
                 Err(err) => {
@@ -201,7 +205,10 @@ impl Shared {
                 }
             }
         }
-        Err(unavailable("publish", "too many concurrent appends to one channel"))
+        Err(unavailable(
+            "publish",
+            "too many concurrent appends to one channel",
+        ))
     }
 
     /// One optimistic append; `None` when another node appended first.
@@ -218,14 +225,16 @@ impl Shared {
             Next::Continue(t) => (t.offset + 1, t.epoch.clone(), t.seq),
             Next::Restart(seq) => (1, new_epoch(stores.created), *seq),
         };
-        let (message, offset) = match entry {
-            Entry::Publication(p) => (self.message_for(channel, p, offset)?, offset),
-            Entry::Marker => (PublishMessage::build(), 0),
-        };
         let marker = matches!(entry, Entry::Marker);
-        let message = message
+        let offset = if marker { 0 } else { offset };
+        // `headers` replaces the whole map: it goes first.
+        let message = PublishMessage::build()
             .headers(headers(offset, &epoch, prev, options, marker))
             .expected_last_subject_sequence(prev);
+        let message = match entry {
+            Entry::Publication(p) => self.with_publication(message, channel, p, offset)?,
+            Entry::Marker => message,
+        };
         let sent = self.js.send_publish(subject.to_owned(), message).await;
         let ack = match sent {
             Ok(ack_future) => ack_future.await,
@@ -238,7 +247,9 @@ impl Shared {
         if ack.duplicate {
             return self.first_of_duplicate(ack.sequence).await.map(Some);
         }
-        let keep = options.meta_ttl.max(if marker { Duration::ZERO } else { options.ttl });
+        let keep = options
+            .meta_ttl
+            .max(if marker { Duration::ZERO } else { options.ttl });
         let tip = Tip {
             seq: ack.sequence,
             offset,
@@ -255,8 +266,9 @@ impl Shared {
         Ok(Some(tip))
     }
 
-    fn message_for(
+    fn with_publication(
         &self,
+        message: PublishMessage,
         channel: &str,
         new: &NewPublication,
         offset: u64,
@@ -268,7 +280,7 @@ impl Shared {
         };
         let payload = serde_json::to_vec(&publication)
             .map_err(|e| BrokerError::invalid(format!("nats: encode publication: {e}")))?;
-        let mut message = PublishMessage::build().payload(Bytes::from(payload));
+        let mut message = message.payload(Bytes::from(payload));
         if let Some(key) = &new.idempotency_key {
             // Msg-Id deduplication is per stream: the channel is part of it.
             message = message.message_id(format!("{}:{key}", token(channel)));
@@ -330,7 +342,11 @@ impl Shared {
     /// The channel's newest message, if any.
     async fn newest(&self, subject: &str) -> Result<Option<Record>, BrokerError> {
         let stores = self.stores();
-        match stores.history.get_last_raw_message_by_subject(subject).await {
+        match stores
+            .history
+            .get_last_raw_message_by_subject(subject)
+            .await
+        {
             Ok(message) => Ok(Record::decode(&message)),
             Err(err) => self.get_failed(err.kind()).await,
         }
@@ -345,10 +361,15 @@ impl Shared {
         }
     }
 
-    async fn get_failed(&self, kind: LastRawMessageErrorKind) -> Result<Option<Record>, BrokerError> {
+    async fn get_failed(
+        &self,
+        kind: LastRawMessageErrorKind,
+    ) -> Result<Option<Record>, BrokerError> {
         match kind {
             LastRawMessageErrorKind::NoMessageFound => Ok(None),
-            LastRawMessageErrorKind::JetStream(e) if e.error_code() == ErrorCode::STREAM_NOT_FOUND => {
+            LastRawMessageErrorKind::JetStream(e)
+                if e.error_code() == ErrorCode::STREAM_NOT_FOUND =>
+            {
                 // The stream is gone: recreate it, empty.
                 self.reensure().await?;
                 Ok(None)

@@ -51,7 +51,14 @@ impl NatsServer {
 
     fn spawn(&mut self) {
         let child = Command::new(NATS_SERVER)
-            .args(["-js", "-a", "127.0.0.1", "-p", &self.port.to_string(), "-sd"])
+            .args([
+                "-js",
+                "-a",
+                "127.0.0.1",
+                "-p",
+                &self.port.to_string(),
+                "-sd",
+            ])
             .arg(&self.store)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -99,7 +106,9 @@ impl NatsServer {
             node_name: Some(name.to_owned()),
             ..self.config()
         };
-        NatsBroker::connect(config).await.expect("connect to nats-server")
+        NatsBroker::connect(config)
+            .await
+            .expect("connect to nats-server")
     }
 }
 
