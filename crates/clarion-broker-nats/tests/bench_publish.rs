@@ -12,6 +12,9 @@ use clarion_wire::Data;
 
 use support::NatsServer;
 
+/// Which channel publisher `task` uses for its `i`th publication.
+type Channels = fn(usize, usize) -> String;
+
 fn options() -> Option<HistoryOptions> {
     Some(HistoryOptions {
         size: 100,
@@ -22,12 +25,7 @@ fn options() -> Option<HistoryOptions> {
 
 /// `tasks` publishers, each publishing `per_task` times into
 /// `channels(task, i)`; returns publications per second.
-async fn rate(
-    broker: Arc<dyn Broker>,
-    tasks: usize,
-    per_task: usize,
-    channels: fn(usize, usize) -> String,
-) -> f64 {
+async fn rate(broker: Arc<dyn Broker>, tasks: usize, per_task: usize, channels: Channels) -> f64 {
     let data = Data::from_json(r#"{"text":"a short chat message","user":"u1"}"#).unwrap();
     let started = Instant::now();
     let mut running = Vec::new();
@@ -54,7 +52,7 @@ async fn publications_per_second_with_history() {
     let one = |_: usize, _: usize| "bench:one".to_owned();
     let many = |t: usize, i: usize| format!("bench:many-{}", (t * 7919 + i) % 1000);
     rate(broker.clone(), 1, 200, one).await; // Warm-up.
-    let cases: [(&str, usize, usize, fn(usize, usize) -> String); 4] = [
+    let cases: [(&str, usize, usize, Channels); 4] = [
         ("1 channel, 1 publisher", 1, 3000, one),
         ("1 channel, 8 publishers", 8, 400, one),
         ("1000 channels, 1 publisher", 1, 3000, many),
