@@ -155,7 +155,12 @@ impl NatsBroker {
                 Err(e) if e.kind() == async_nats::jetstream::kv::CreateErrorKind::AlreadyExists => {
                     return Ok(None)
                 }
-                Err(e) => return Err(classify("idempotency key", e)),
+                Err(e) => {
+                    return self
+                        .shared
+                        .healing(Err(classify("idempotency key", e)))
+                        .await
+                }
             }
         }
         let live = Publication {

@@ -98,7 +98,8 @@ impl Shared {
                 user_changed: first,
             })
         };
-        bounded(self.config.command_timeout * 2, "add presence", call).await
+        self.healing(bounded(self.config.command_timeout * 2, "add presence", call).await)
+            .await
     }
 
     pub(crate) async fn add_presence_batch(
@@ -130,7 +131,8 @@ impl Shared {
                 .collect::<Result<Vec<_>, _>>()?;
             Ok(())
         };
-        bounded(self.config.command_timeout * 2, "refresh presence", call).await
+        self.healing(bounded(self.config.command_timeout * 2, "refresh presence", call).await)
+            .await
     }
 
     pub(crate) async fn remove_presence(
@@ -165,7 +167,8 @@ impl Shared {
                 "nats: remove presence: too much contention",
             ))
         };
-        bounded(self.config.command_timeout * 2, "remove presence", call).await
+        self.healing(bounded(self.config.command_timeout * 2, "remove presence", call).await)
+            .await
     }
 
     pub(crate) async fn presence(&self, channel: &str) -> Result<Vec<ClientInfo>, BrokerError> {
@@ -173,7 +176,8 @@ impl Shared {
             connected(&self.client)?;
             self.list(channel).await
         };
-        bounded(self.config.command_timeout * 2, "presence", call).await
+        self.healing(bounded(self.config.command_timeout * 2, "presence", call).await)
+            .await
     }
 
     pub(crate) async fn presence_stats(&self, channel: &str) -> Result<PresenceStats, BrokerError> {
@@ -183,6 +187,26 @@ impl Shared {
             num_clients: clients.len() as u64,
             num_users: users.len() as u64,
         })
+    }
+
+    /// Passes `result` on; when the bucket is gone (a server restarted
+    /// without its store and the reconnect came before JetStream was
+    /// ready), recreates the stream and buckets and reports a temporary
+    /// failure, so the caller's retry finds them.
+    pub(crate) async fn healing<T>(
+        &self,
+        result: Result<T, BrokerError>,
+    ) -> Result<T, BrokerError> {
+        match result {
+            Err(err) if err.message().contains("stream not found") => {
+                self.reensure().await?;
+                Err(BrokerError::unavailable(format!(
+                    "{} (recreated)",
+                    err.message()
+                )))
+            }
+            other => other,
+        }
     }
 
     fn check_presence_ttl(&self, ttl: Duration) {

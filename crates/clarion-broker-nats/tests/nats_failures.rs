@@ -283,3 +283,40 @@ async fn limitations_are_spelled_out() {
         "{text}"
     );
 }
+
+#[tokio::test]
+async fn presence_and_keys_work_again_after_the_store_is_lost() {
+    let mut server = NatsServer::start();
+    let (b, _) = running(&server, "n1").await;
+    let ttl = Duration::from_secs(60);
+    let info = |id: &str| clarion_wire::ClientInfo {
+        client: id.to_owned(),
+        user: "u1".to_owned(),
+        info: None,
+        chan_info: None,
+    };
+    b.add_presence("chat:p", info("c1"), ttl).await.unwrap();
+    server.restart(false);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        match b.add_presence("chat:p", info("c2"), ttl).await {
+            Ok(change) => {
+                assert!(change.client_added && change.user_changed, "{change:?}");
+                break;
+            }
+            Err(err) => assert!(err.is_temporary() && Instant::now() < deadline, "{err}"),
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let stats = b.presence_stats("chat:p").await.unwrap();
+    assert_eq!(
+        (stats.num_clients, stats.num_users),
+        (1, 1),
+        "c1 was lost with the store"
+    );
+    let keyed = NewPublication {
+        idempotency_key: Some("k".into()),
+        ..publication(1)
+    };
+    assert_eq!(b.publish("chat:p", keyed, None).await.unwrap(), None);
+}
