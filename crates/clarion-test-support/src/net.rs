@@ -1,19 +1,30 @@
 //! Loopback ports for servers under test.
 
+use std::collections::BTreeSet;
 use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-/// A TCP port on 127.0.0.1 that was free a moment ago.
+/// A TCP port on 127.0.0.1 that was free a moment ago, and never handed
+/// out before by this process (tests running in parallel each get their
+/// own, even when the first of them has not bound it yet).
 ///
 /// The port is released before returning, so another process could take it
 /// first; prefer letting the server bind port 0 and report its address when
 /// you can.
 pub fn free_port() -> u16 {
-    let listener = TcpListener::bind("127.0.0.1:0").expect("binding 127.0.0.1:0");
-    listener
-        .local_addr()
-        .expect("reading the bound address")
-        .port()
+    static HANDED_OUT: Mutex<BTreeSet<u16>> = Mutex::new(BTreeSet::new());
+    loop {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("binding 127.0.0.1:0");
+        let port = listener
+            .local_addr()
+            .expect("reading the bound address")
+            .port();
+        let mut handed_out = HANDED_OUT.lock().unwrap_or_else(|e| e.into_inner());
+        if handed_out.insert(port) {
+            return port;
+        }
+    }
 }
 
 /// Waits until a TCP connection to `addr` succeeds.
