@@ -5,6 +5,7 @@
 
 import { build } from 'esbuild';
 import { readFileSync } from 'node:fs';
+import { gzipSync } from 'node:zlib';
 import { fileURLToPath } from 'node:url';
 import path from 'node:path';
 
@@ -34,4 +35,10 @@ export async function bundle({ minify = false } = {}) {
         },
   });
   return result.outputFiles[0].text;
+}
+
+/** The bundle minified, then gzipped at level 9: `{ minified, gzipped }` in bytes. */
+export async function sizes() {
+  const minified = Buffer.from(await bundle({ minify: true }));
+  return { minified: minified.length, gzipped: gzipSync(minified, { level: 9 }).length };
 }
