@@ -3,7 +3,9 @@
 # seconds when everything is there already):
 #   - Debian packages: python3 with venv, nodejs, npm, openssl, patch, a C
 #     compiler (ring, under rustls, builds C), chromium (the browser tests),
-#     redis-server (the Redis broker's tests) -- apt-get only when missing;
+#     redis-server and redis-tools, nats-server, nginx-light (the broker and
+#     cluster tests start their own on free ports; policy-rc.d keeps the
+#     system services from starting) -- apt-get only when missing;
 #   - the interop peers' Python venv, target/interop-venv, from
 #     tests/interop/python/requirements.txt;
 #   - the interop peers' node_modules (ws, and playwright-core, which drives
@@ -49,6 +51,9 @@ missing_packages() {
     have cc || echo gcc libc6-dev
     [ -x "$CHROMIUM" ] || echo chromium # tests/browser.rs
     have redis-server || echo redis-server # crates/clarion-broker-redis/tests
+    have redis-cli || echo redis-tools # tests/cluster.rs (CLIENT KILL)
+    have nats-server || [ -x /usr/sbin/nats-server ] || echo nats-server # clarion-broker-nats, tests/cluster.rs
+    have nginx || [ -x /usr/sbin/nginx ] || echo nginx-light # tests/cluster.rs (the load balancer)
 }
 
 install_packages() {
@@ -66,8 +71,19 @@ install_packages() {
     fi
     log "apt-get install ${pkgs[*]}"
     "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update -qq
+    # Services (nginx, redis, nats) must not start as system services: the
+    # tests run their own on free loopback ports. policy-rc.d says no.
+    local policy=/usr/sbin/policy-rc.d added_policy=
+    if [ ! -e "$policy" ]; then
+        printf '#!/bin/sh\nexit 101\n' | "${sudo[@]}" tee "$policy" >/dev/null
+        "${sudo[@]}" chmod +x "$policy"
+        added_policy=1
+    fi
     "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive \
         apt-get install -y -qq --no-install-recommends "${pkgs[@]}" >/dev/null
+    if [ -n "$added_policy" ]; then
+        "${sudo[@]}" rm -f "$policy"
+    fi
 }
 
 # Print a fingerprint of files (to know when an install is stale).

@@ -15,3 +15,4 @@ pub mod compression;
 pub mod harness;
 pub mod hub_server;
 pub mod scenario;
+pub mod services;

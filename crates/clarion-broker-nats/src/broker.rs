@@ -262,6 +262,11 @@ impl Broker for NatsBroker {
         self.shared.live_nodes()
     }
 
+    fn health(&self) -> BoxFuture<'_, Result<(), BrokerError>> {
+        let health = connected(&self.shared.client);
+        boxed(std::future::ready(health))
+    }
+
     fn broadcast_control(
         &self,
         kind: ControlKind,

@@ -132,6 +132,21 @@ fn clients(url: &str, root_ca: Option<&[u8]>) -> Result<(Client, Client), Broker
 }
 
 impl Inner {
+    /// Every shard answers a PING and every subscription connection is up.
+    async fn health(&self) -> Result<(), BrokerError> {
+        for (index, shard) in self.shards.iter().enumerate() {
+            let live = shard.live(&self.scripts).await?;
+            let mut conn = live.conn.clone();
+            let ping: redis::RedisResult<String> = redis::cmd("PING").query_async(&mut conn).await;
+            ping.map_err(|e| shard.fail(&live, e))?;
+            if !self.subscribers[index].is_connected() {
+                let message = format!("redis shard {index}: the pub/sub connection is down");
+                return Err(BrokerError::unavailable(message));
+            }
+        }
+        Ok(())
+    }
+
     pub(crate) fn is_stopped(&self) -> bool {
         self.stopped.load(Ordering::Acquire)
     }
@@ -315,6 +330,10 @@ impl Broker for RedisBroker {
 
     fn nodes(&self) -> Vec<ClusterNode> {
         self.inner.nodes()
+    }
+
+    fn health(&self) -> BoxFuture<'_, Result<(), BrokerError>> {
+        Box::pin(self.inner.health())
     }
 
     fn broadcast_control(

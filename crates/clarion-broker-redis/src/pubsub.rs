@@ -79,6 +79,11 @@ impl Subscriber {
         lock(&self.current).as_ref().map(|c| c.conn.clone())
     }
 
+    /// Whether the subscription connection is up.
+    pub(crate) fn is_connected(&self) -> bool {
+        self.conn().is_some()
+    }
+
     /// The channels this node subscribed on this shard.
     pub(crate) fn channels(&self) -> Vec<String> {
         let channels = lock(&self.channels);

@@ -171,6 +171,17 @@ impl Hub {
     pub fn nodes(&self) -> Vec<ClusterNode> {
         self.inner.broker.nodes()
     }
+
+    /// Whether the broker is reachable right now (for readiness probes).
+    pub async fn broker_health(&self) -> Result<(), BrokerError> {
+        self.inner.broker.health().await
+    }
+
+    /// Leaves the cluster: the broker tells the other nodes at once and
+    /// stops its background work. Call it last, at shutdown.
+    pub async fn shutdown(&self) {
+        self.inner.broker.shutdown().await;
+    }
 }
 
 impl HubInner {

@@ -210,13 +210,26 @@ async fn setup(
         ..SubscribeResult::default()
     };
     if let Some(since) = recover {
-        let complete = is_complete(&since, &page);
+        // A reply the session's queue could not hold would cut the client
+        // off (4001) on every reconnect: beyond half the queue, recovery
+        // is refused instead, and the client reloads its state.
+        let fits = recovered_bytes(&page) <= hub.config.queue.max_bytes / 2;
+        let complete = fits && is_complete(&since, &page);
         result.recovered = Some(complete);
         if complete {
             result.publications = page.publications;
         }
     }
     Ok((result, Some(position)))
+}
+
+/// About how many bytes the publications of `page` take in a reply.
+fn recovered_bytes(page: &HistoryPage) -> usize {
+    const PER_PUBLICATION: usize = 64; // offset, info, punctuation
+    page.publications
+        .iter()
+        .map(|p| p.data.len() + PER_PUBLICATION)
+        .sum()
 }
 
 /// Whether `page` holds every publication after `since`: same epoch, and

@@ -297,3 +297,34 @@ async fn publications_racing_a_plain_subscribe_follow_the_reply() {
     assert_eq!((p.offset, p.data.get()), (Some(2), r#""after""#));
     quiet(&s);
 }
+
+#[tokio::test]
+async fn a_recovery_larger_than_half_the_queue_says_not_recovered() {
+    let mut cfg = config();
+    cfg.queue.max_bytes = 64 * 1024;
+    let hub = Hub::builder(cfg).build().await.unwrap();
+    let s = connect(&hub, "bob").await;
+    let first: SubscribeResult = call(
+        &s,
+        r#"{"id":2,"method":"subscribe","params":{"channel":"news:big"}}"#,
+    )
+    .await
+    .result()
+    .unwrap();
+    let big = Data::from_value(&"x".repeat(16 * 1024)).unwrap();
+    for _ in 0..3 {
+        hub.publish("news:big", big.clone()).await.unwrap();
+    }
+    let since = first.position().unwrap();
+    drain(&s);
+    s.close().await;
+    let again = connect(&hub, "bob").await;
+    let result = subscribe_from(&again, "news:big", &since).await;
+    assert_eq!(
+        result.recovered,
+        Some(false),
+        "48 KiB is over half of 64 KiB"
+    );
+    assert!(result.publications.is_empty());
+    assert!(!again.is_closing(), "the client was not cut off");
+}

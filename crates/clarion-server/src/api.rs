@@ -178,6 +178,38 @@ fn check_idempotency_key(key: &str) -> Result<(), ApiError> {
     Ok(())
 }
 
+/// `info`: this node's counters, its identity, the cluster's live nodes
+/// (as this node last heard of them) and the broker's health.
+async fn info(hub: &clarion_hub::Hub) -> Value {
+    let node = hub.node();
+    let nodes: Vec<Value> = hub
+        .nodes()
+        .into_iter()
+        .map(|n| {
+            json!({
+                "id": n.identity.id,
+                "name": n.identity.name,
+                "clients": n.stats.clients,
+                "users": n.stats.users,
+                "channels": n.stats.channels,
+                "subscriptions": n.stats.subscriptions,
+                "last_seen_ms": n.last_seen.elapsed().as_millis() as u64,
+            })
+        })
+        .collect();
+    let broker = match hub.broker_health().await {
+        Ok(()) => json!({ "healthy": true }),
+        Err(e) => json!({ "healthy": false, "error": e.to_string() }),
+    };
+    let mut value = serde_json::to_value(hub.info()).unwrap_or_else(|_| json!({}));
+    if let Some(object) = value.as_object_mut() {
+        object.insert("node".into(), json!({ "id": node.id, "name": node.name }));
+        object.insert("nodes".into(), Value::Array(nodes));
+        object.insert("broker".into(), broker);
+    }
+    value
+}
+
 fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     if a.len() != b.len() {
         return false;
@@ -296,7 +328,7 @@ async fn dispatch(app: &App, method: &str, body: &[u8]) -> Result<Vec<u8>, ApiEr
         }
         "info" => {
             let _: NoParams = params(body)?;
-            to_body(hub.info())
+            to_body(info(hub).await)
         }
         _ => Err(ApiError::new(
             StatusCode::NOT_FOUND,

@@ -39,6 +39,9 @@ pub struct ServerConfig {
     pub api: ApiConfig,
     /// The WebSocket endpoint `/connection/websocket`.
     pub websocket: WebSocketConfig,
+    /// The broker that carries publications between nodes and keeps
+    /// history and presence. Default: in memory (one node).
+    pub broker: BrokerConfig,
     /// Namespaces, queues, presence: the engine. Default: the demo
     /// namespaces `chat` and `leaderboard` (see [`demo_hub`]).
     #[serde(default = "demo_hub")]
@@ -119,6 +122,68 @@ impl Default for ApiConfig {
     }
 }
 
+/// The broker: in memory (one node), Redis or NATS (a cluster).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct BrokerConfig {
+    /// `redis://` / `rediss://` URLs (several: shards, a channel goes to
+    /// one by a consistent hash of its name) or `nats://` URLs (servers of
+    /// one NATS cluster). Empty (the default): the in-memory broker, one
+    /// node.
+    pub urls: Vec<String>,
+    /// This node's name in `info`, `/metrics` and logs. Default: a random
+    /// id per process run.
+    pub node_name: Option<String>,
+    /// Prefix of every key (Redis) or subject and stream (NATS), so that
+    /// several Clarion clusters can share one backend. Default `clarion`.
+    pub prefix: String,
+}
+
+impl Default for BrokerConfig {
+    fn default() -> BrokerConfig {
+        BrokerConfig {
+            urls: Vec::new(),
+            node_name: None,
+            prefix: "clarion".to_owned(),
+        }
+    }
+}
+
+/// Which backend the broker URLs name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BrokerKind {
+    /// No URL: in memory.
+    Memory,
+    /// `redis://`, `rediss://`.
+    Redis,
+    /// `nats://`.
+    Nats,
+}
+
+impl BrokerConfig {
+    /// The backend, or what is wrong with the URLs (mixed or unknown schemes).
+    pub fn kind(&self) -> Result<BrokerKind, String> {
+        let kind_of = |url: &str| match url.split_once("://").map(|(scheme, _)| scheme) {
+            Some("redis" | "rediss") => Ok(BrokerKind::Redis),
+            Some("nats") => Ok(BrokerKind::Nats),
+            _ => Err(format!(
+                "broker URL {url:?}: use redis://, rediss:// or nats://"
+            )),
+        };
+        let mut kinds = self.urls.iter().map(|u| kind_of(u));
+        let Some(first) = kinds.next() else {
+            return Ok(BrokerKind::Memory);
+        };
+        let first = first?;
+        for kind in kinds {
+            if kind? != first {
+                return Err("broker URLs mix Redis and NATS".into());
+            }
+        }
+        Ok(first)
+    }
+}
+
 /// The WebSocket endpoint.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -182,6 +247,7 @@ impl Default for ServerConfig {
             auth: AuthConfig::default(),
             api: ApiConfig::default(),
             websocket: WebSocketConfig::default(),
+            broker: BrokerConfig::default(),
             hub: demo_hub(),
         }
     }
@@ -257,6 +323,8 @@ pub const ENV_OVERRIDES: &[(&str, &str)] = &[
         "hub.max_connections_per_user",
     ),
     ("CLARION_MAX_DATA_DEPTH", "hub.max_data_depth"),
+    ("CLARION_BROKER", "broker.urls"),
+    ("CLARION_NODE_NAME", "broker.node_name"),
     (
         "CLARION_COMMANDS_PER_SECOND",
         "hub.rate_limits.commands_per_second",
@@ -402,7 +470,7 @@ fn env_value(key: &str, raw: &str) -> toml::Value {
             return value;
         }
     }
-    if key.ends_with("allowed_origins") {
+    if key.ends_with("allowed_origins") || key == "broker.urls" {
         let list = raw.split(',').map(|s| toml::Value::String(s.trim().into()));
         return toml::Value::Array(list.collect());
     }
@@ -470,6 +538,12 @@ impl ServerConfig {
         }
         if let Err(e) = crate::auth::Keys::load(&self.auth) {
             errors.push(format!("auth: {e}"));
+        }
+        if let Err(e) = self.broker.kind() {
+            errors.push(format!("broker.urls: {e}"));
+        }
+        if self.broker.prefix.is_empty() {
+            errors.push("broker.prefix is empty".into());
         }
         errors
     }

@@ -15,6 +15,7 @@
 
 mod api;
 pub mod auth;
+pub mod broker;
 pub mod config;
 mod logging;
 pub mod metrics;

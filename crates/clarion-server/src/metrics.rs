@@ -33,6 +33,12 @@ pub const DISCONNECTS: &str = "clarion_disconnects_total";
 pub const COMMAND_ERRORS: &str = "clarion_command_errors_total";
 /// Sessions disconnected as slow consumers (their queued frames dropped).
 pub const SLOW_CONSUMERS: &str = "clarion_slow_consumers_total";
+/// Gaps in channels' live streams repaired from history.
+pub const GAPS_REPAIRED: &str = "clarion_gaps_repaired_total";
+/// Gaps history could not fill (subscribers got `unsubscribe` 2500).
+pub const GAPS_UNRECOVERED: &str = "clarion_gaps_unrecovered_total";
+/// Live nodes of the cluster as this node last heard of them (itself included).
+pub const CLUSTER_NODES: &str = "clarion_cluster_nodes";
 /// Upgrade requests refused, by HTTP status (`status` label).
 pub const HANDSHAKE_REFUSED: &str = "clarion_handshake_refused_total";
 /// Seconds from the upgrade request to the `connect` reply queued.
@@ -70,6 +76,9 @@ pub fn render(handle: &PrometheusHandle, hub: &Hub) -> String {
     gauge!(CHANNELS).set(info.channels as f64);
     counter!(DELIVERED).absolute(info.delivered);
     counter!(SLOW_CONSUMERS).absolute(info.slow_consumers);
+    counter!(GAPS_REPAIRED).absolute(info.gaps_repaired);
+    counter!(GAPS_UNRECOVERED).absolute(info.gaps_unrecovered);
+    gauge!(CLUSTER_NODES).set(hub.nodes().len() as f64);
     handle.render()
 }
 

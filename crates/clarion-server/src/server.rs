@@ -114,11 +114,17 @@ impl Server {
         let admission =
             Admission::new(config.admission_limits()).map_err(|e| fail("websocket", &e))?;
         let verifier = Arc::new(Keys::load(&config.auth).map_err(|e| fail("auth", &e))?);
+        let broker = crate::broker::connect(&config.broker)
+            .await
+            .map_err(|e| fail("broker", &e))?;
         let hub = Hub::builder(config.hub.clone())
+            .broker(broker)
             .token_verifier(verifier)
             .build()
             .await
             .map_err(|e| fail("hub", &e))?;
+        let node = hub.node();
+        tracing::info!(node = %node.name, id = %node.id, "node started");
         let (stop, shutdown) = watch::channel(false);
         let app = Arc::new(App {
             hub,
@@ -182,6 +188,8 @@ impl Server {
         }
         drop(self.listener);
         let _ = close.send(true);
+        // Last: the other nodes forget this one at once.
+        self.app.hub.shutdown().await;
         Ok(())
     }
 }
@@ -257,10 +265,18 @@ async fn metrics_page(State(app): State<Arc<App>>) -> Response {
     ([(http::header::CONTENT_TYPE, content_type)], body).into_response()
 }
 
+/// How long `/readyz` waits for the broker's answer.
+const READY_BROKER_TIMEOUT: Duration = Duration::from_secs(2);
+
 async fn readyz(State(app): State<Arc<App>>) -> Response {
-    match app.is_shutting_down() {
-        true => (StatusCode::SERVICE_UNAVAILABLE, "shutting down\n").into_response(),
-        false => (StatusCode::OK, "ready\n").into_response(),
+    let unavailable = |why: String| (StatusCode::SERVICE_UNAVAILABLE, why).into_response();
+    if app.is_shutting_down() {
+        return unavailable("shutting down\n".into());
+    }
+    match tokio::time::timeout(READY_BROKER_TIMEOUT, app.hub.broker_health()).await {
+        Ok(Ok(())) => (StatusCode::OK, "ready\n").into_response(),
+        Ok(Err(e)) => unavailable(format!("broker unavailable: {e}\n")),
+        Err(_) => unavailable("broker unavailable: no answer in time\n".into()),
     }
 }
 

@@ -44,6 +44,14 @@ pub(crate) struct ServeArgs {
     /// Time given to clients to close on SIGTERM/Ctrl-C (`10s`).
     #[arg(long, value_name = "DURATION")]
     shutdown_timeout: Option<String>,
+    /// Broker URL (repeatable): `redis://HOST:PORT` (several: shards),
+    /// `rediss://...`, or `nats://HOST:PORT` (servers of one NATS cluster).
+    /// Without one: the in-memory broker (a single node).
+    #[arg(long = "broker", value_name = "URL")]
+    brokers: Vec<String>,
+    /// This node's name in `info`, `/metrics` and logs.
+    #[arg(long, value_name = "NAME")]
+    node_name: Option<String>,
     /// On SIGTERM/Ctrl-C, time /readyz answers 503 before clients are told
     /// to go away (`5s`; default 0s).
     #[arg(long, value_name = "DURATION")]
@@ -64,12 +72,17 @@ impl ServeArgs {
         string("auth.hmac_secret", &self.hmac_secret);
         string("shutdown_timeout", &self.shutdown_timeout);
         string("shutdown_delay", &self.shutdown_delay);
+        string("broker.node_name", &self.node_name);
         let path = |p: &Option<PathBuf>| p.as_ref().map(|p| p.display().to_string());
         string("tls.cert", &path(&self.tls_cert));
         string("tls.key", &path(&self.tls_key));
         if !self.allowed_origins.is_empty() {
             let list = Override::List(self.allowed_origins.clone());
             flags.push(("websocket.allowed_origins".into(), list));
+        }
+        if !self.brokers.is_empty() {
+            let list = Override::List(self.brokers.clone());
+            flags.push(("broker.urls".into(), list));
         }
         if self.no_anonymous {
             flags.push(("auth.allow_anonymous".into(), Override::Bool(false)));

@@ -160,6 +160,14 @@ pub trait Broker: Send + Sync + 'static {
     /// order.
     fn nodes(&self) -> Vec<ClusterNode>;
 
+    /// Whether the backend is reachable right now, for readiness probes:
+    /// `Err` (unavailable) while a connection this node needs is down.
+    /// Bounded by the broker's own timeouts. The in-memory broker is
+    /// always healthy.
+    fn health(&self) -> BoxFuture<'_, Result<(), BrokerError>> {
+        Box::pin(std::future::ready(Ok(())))
+    }
+
     /// Sends a control message to every live node, this one included.
     fn broadcast_control(
         &self,
