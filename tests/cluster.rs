@@ -6,7 +6,7 @@
 
 use std::time::Duration;
 
-use clarion_tests::hub_server::{http_request, Client, HubServer, API_KEY};
+use clarion_tests::hub_server::{http_request, token, Client, Ended, HubServer, API_KEY};
 use clarion_tests::services::{Backend, BrokerServer};
 use serde_json::{json, Value};
 
@@ -258,4 +258,27 @@ async fn a_cut_pubsub_connection_loses_nothing_and_disconnects_nobody() {
     assert_eq!(offsets, (1..=total).collect::<Vec<_>>());
     let (_, info) = a.api("info", Some(API_KEY), "{}").await;
     assert_eq!(info["result"]["gaps_unrecovered"], 0, "{info}");
+}
+
+#[tokio::test]
+async fn the_api_disconnects_a_user_on_every_node() {
+    let broker = BrokerServer::start(Backend::Redis);
+    let (a, b) = (node(&broker, "a"), node(&broker, "b"));
+    let bob = token(&["--user", "bob"]);
+    let mut on_a = Client::connect(&a.ws_url(), Some(&bob)).await;
+    let mut on_b = Client::connect(&b.ws_url(), Some(&bob)).await;
+    let mut carol = Client::connect(&b.ws_url(), Some(&token(&["--user", "carol"]))).await;
+    let body = json!({"user": "bob"}).to_string();
+    let (status, reply) = a.api("disconnect", Some(API_KEY), &body).await;
+    assert_eq!(status, 200, "{reply}");
+    assert_eq!(
+        reply["result"]["disconnected"], 1,
+        "the count is this node's"
+    );
+    for client in [&mut on_a, &mut on_b] {
+        let (seen, ended) = client.until_closed().await;
+        assert_eq!(seen.last().unwrap()["code"], 4502, "{seen:?}");
+        assert!(matches!(ended, Ended::Closed(4502, _)), "{ended:?}");
+    }
+    carol.ok("ping", json!({})).await;
 }

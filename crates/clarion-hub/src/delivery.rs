@@ -65,10 +65,13 @@ impl BrokerHandler for Handler {
         self.presence_push(channel, info, false);
     }
 
-    /// No control kind is acted on yet: the hub sends none. Disconnecting a
-    /// user on every node and routing fallback transports' commands will
-    /// send and handle them here.
-    fn on_control(&self, _control: &Control) {}
+    /// Disconnect or unsubscribe a user here on another node's behalf
+    /// (`control.rs`).
+    fn on_control(&self, control: &Control) {
+        if let Some(hub) = self.hub.upgrade() {
+            hub.on_control(control);
+        }
+    }
 
     /// Live delivery of `channels` may have lost publications: each
     /// channel with history checks its stream and repairs what is missing.

@@ -31,6 +31,7 @@ mod channel_ops;
 mod channels;
 mod commands;
 mod config;
+mod control;
 mod delivery;
 mod hub;
 mod maintenance;

@@ -38,8 +38,14 @@ impl Origin<'_> {
     }
 }
 
+/// A broker failure as the client's error: `503` (temporary: retry) while
+/// the broker is unavailable, `500` when it refused the request.
 pub(crate) fn unavailable(e: BrokerError) -> ReplyError {
-    ReplyError::with_message(ErrorCode::Unavailable, e.to_string())
+    let code = match e.is_temporary() {
+        true => ErrorCode::Unavailable,
+        false => ErrorCode::Internal,
+    };
+    ReplyError::with_message(code, e.to_string())
 }
 
 /// Subscribes `session` (the subscription stays in its joining phase:
