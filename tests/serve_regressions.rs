@@ -324,3 +324,62 @@ async fn a_retried_publish_with_its_idempotency_key_is_stored_and_delivered_once
     let reply = publisher.command("publish", too_long).await;
     assert_eq!(reply["error"]["code"], 400, "{reply}");
 }
+
+/// Opens a WebSocket to `url` with `X-Forwarded-For: forwarded`, kept in
+/// `open`; the HTTP status of a refusal, or None when it opened.
+async fn open_forwarded_for(
+    open: &mut Vec<clarion_ws::WebSocket<clarion_ws::ClientStream>>,
+    url: &str,
+    forwarded: &str,
+) -> Option<u16> {
+    let mut options = clarion_ws::ConnectOptions::default();
+    let value = http::HeaderValue::from_str(forwarded).unwrap();
+    options.headers.insert("x-forwarded-for", value);
+    let config = clarion_ws::Config::default();
+    let connect = clarion_ws::connect_with(url, &config, &options);
+    match tokio::time::timeout(Duration::from_secs(10), connect).await {
+        Ok(Ok((ws, _))) => {
+            open.push(ws);
+            None
+        }
+        Ok(Err(e)) => e.http_status().map(|s| s.as_u16()),
+        Err(_) => panic!("handshake timeout"),
+    }
+}
+
+#[tokio::test]
+async fn per_ip_limits_see_the_client_behind_a_trusted_proxy_only() {
+    let config = "[websocket]\nmax_connections_per_ip = 1\n";
+    let mut open = Vec::new();
+    let trusting = HubServer::start(Some(config), &["--trusted-proxy", "127.0.0.0/8"]);
+    let url = trusting.ws_url();
+    assert_eq!(
+        open_forwarded_for(&mut open, &url, "203.0.113.1").await,
+        None
+    );
+    assert_eq!(
+        open_forwarded_for(&mut open, &url, "203.0.113.2").await,
+        None
+    );
+    let again = open_forwarded_for(&mut open, &url, "203.0.113.1").await;
+    assert_eq!(again, Some(429));
+    // A client cannot dodge the limit by prepending addresses of its own.
+    let spoofed = "198.51.100.9, 203.0.113.2";
+    assert_eq!(
+        open_forwarded_for(&mut open, &url, spoofed).await,
+        Some(429)
+    );
+
+    let untrusting = HubServer::start(Some(config), &[]);
+    let url = untrusting.ws_url();
+    assert_eq!(
+        open_forwarded_for(&mut open, &url, "203.0.113.1").await,
+        None
+    );
+    let other = open_forwarded_for(&mut open, &url, "203.0.113.2").await;
+    assert_eq!(
+        other,
+        Some(429),
+        "headers from an untrusted peer are ignored"
+    );
+}

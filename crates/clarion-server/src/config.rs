@@ -39,6 +39,11 @@ pub struct ServerConfig {
     pub api: ApiConfig,
     /// The WebSocket endpoint `/connection/websocket`.
     pub websocket: WebSocketConfig,
+    /// Load balancers and proxies (addresses or networks, `10.0.0.0/8`)
+    /// whose `Forwarded` / `X-Forwarded-For` headers name the client, for
+    /// the per-IP limits. Default none: the TCP peer is the client, and
+    /// the headers are ignored (anyone could send them).
+    pub trusted_proxies: Vec<String>,
     /// The broker that carries publications between nodes and keeps
     /// history and presence. Default: in memory (one node).
     pub broker: BrokerConfig,
@@ -247,6 +252,7 @@ impl Default for ServerConfig {
             auth: AuthConfig::default(),
             api: ApiConfig::default(),
             websocket: WebSocketConfig::default(),
+            trusted_proxies: Vec::new(),
             broker: BrokerConfig::default(),
             hub: demo_hub(),
         }
@@ -324,6 +330,7 @@ pub const ENV_OVERRIDES: &[(&str, &str)] = &[
     ),
     ("CLARION_MAX_DATA_DEPTH", "hub.max_data_depth"),
     ("CLARION_BROKER", "broker.urls"),
+    ("CLARION_TRUSTED_PROXIES", "trusted_proxies"),
     ("CLARION_NODE_NAME", "broker.node_name"),
     (
         "CLARION_COMMANDS_PER_SECOND",
@@ -470,7 +477,7 @@ fn env_value(key: &str, raw: &str) -> toml::Value {
             return value;
         }
     }
-    if key.ends_with("allowed_origins") || key == "broker.urls" {
+    if key.ends_with("allowed_origins") || key == "broker.urls" || key == "trusted_proxies" {
         let list = raw.split(',').map(|s| toml::Value::String(s.trim().into()));
         return toml::Value::Array(list.collect());
     }
@@ -538,6 +545,9 @@ impl ServerConfig {
         }
         if let Err(e) = crate::auth::Keys::load(&self.auth) {
             errors.push(format!("auth: {e}"));
+        }
+        if let Err(e) = crate::proxy::TrustedProxies::parse(&self.trusted_proxies) {
+            errors.push(format!("trusted_proxies: {e}"));
         }
         if let Err(e) = self.broker.kind() {
             errors.push(format!("broker.urls: {e}"));

@@ -19,6 +19,7 @@ pub mod broker;
 pub mod config;
 mod logging;
 pub mod metrics;
+pub mod proxy;
 mod server;
 pub mod web;
 mod ws;

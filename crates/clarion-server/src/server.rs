@@ -48,6 +48,8 @@ pub(crate) struct App {
     pub(crate) origins: OriginPolicy,
     /// WebSocket admission: total, per IP, new per second per IP.
     pub(crate) admission: Admission,
+    /// Whose forwarding headers name the client.
+    pub(crate) proxies: crate::proxy::TrustedProxies,
     /// Gives memory back once many connections have closed.
     pub(crate) trimmer: clarion_ws::HeapTrimmer,
     metrics: PrometheusHandle,
@@ -132,6 +134,8 @@ impl Server {
             ws_config: ws_config(&config),
             origins,
             admission,
+            proxies: crate::proxy::TrustedProxies::parse(&config.trusted_proxies)
+                .map_err(|e| fail("trusted_proxies", &e))?,
             trimmer: clarion_ws::HeapTrimmer::new(),
             metrics: metrics::install(),
             shutdown,

@@ -30,10 +30,11 @@ pub(crate) async fn handler(State(app): State<Arc<App>>, mut request: Request<Bo
     if app.is_shutting_down() {
         return refuse(Reject::new(StatusCode::SERVICE_UNAVAILABLE));
     }
-    let ip = match request.extensions().get::<Peer>() {
+    let peer = match request.extensions().get::<Peer>() {
         Some(Peer(peer)) => peer.ip(),
         None => std::net::Ipv6Addr::UNSPECIFIED.into(),
     };
+    let ip = app.proxies.client_ip(peer, request.headers());
     let permit = match app.admission.try_admit(ip) {
         Ok(permit) => permit,
         Err(refusal) => return refuse(refusal.to_reject()),

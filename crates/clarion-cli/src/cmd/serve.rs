@@ -49,6 +49,11 @@ pub(crate) struct ServeArgs {
     /// Without one: the in-memory broker (a single node).
     #[arg(long = "broker", value_name = "URL")]
     brokers: Vec<String>,
+    /// A load balancer or proxy (address or network, repeatable) whose
+    /// `Forwarded` / `X-Forwarded-For` headers name the client for the
+    /// per-IP limits; from others the headers are ignored.
+    #[arg(long = "trusted-proxy", value_name = "ADDR")]
+    trusted_proxies: Vec<String>,
     /// This node's name in `info`, `/metrics` and logs.
     #[arg(long, value_name = "NAME")]
     node_name: Option<String>,
@@ -79,6 +84,10 @@ impl ServeArgs {
         if !self.allowed_origins.is_empty() {
             let list = Override::List(self.allowed_origins.clone());
             flags.push(("websocket.allowed_origins".into(), list));
+        }
+        if !self.trusted_proxies.is_empty() {
+            let list = Override::List(self.trusted_proxies.clone());
+            flags.push(("trusted_proxies".into(), list));
         }
         if !self.brokers.is_empty() {
             let list = Override::List(self.brokers.clone());
