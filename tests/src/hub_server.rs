@@ -87,6 +87,12 @@ impl HubServer {
         assert!(finished.status.success(), "kill -TERM {pid}");
     }
 
+    /// Kills it with SIGKILL (to its process id) and reaps it: a crash.
+    pub fn kill(&mut self) {
+        let _ = self.guard.child().kill();
+        let _ = self.guard.child().wait();
+    }
+
     /// Waits for the process to exit (bounded).
     pub fn wait(&mut self, timeout: Duration) -> Option<ExitStatus> {
         wait_bounded(&mut self.guard, timeout)
@@ -263,6 +269,18 @@ impl Client {
             return push;
         }
         self.next_message().await
+    }
+
+    /// The next message (a kept push first), or how the connection ended,
+    /// for clients that reconnect; panics if nothing comes within [`STEP`].
+    pub async fn try_next(&mut self) -> Result<Value, Ended> {
+        if let Some(push) = self.pushes.pop_front() {
+            return Ok(push);
+        }
+        match tokio::time::timeout(STEP, self.recv_json()).await {
+            Ok(result) => result,
+            Err(_) => panic!("no message within {STEP:?}"),
+        }
     }
 
     /// The next push of type `kind` in `channel`, skipping others.
