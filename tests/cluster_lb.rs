@@ -51,7 +51,13 @@ impl Cluster {
         let url = redis.url();
         let nodes: Vec<HubServer> = ["n1", "n2", "n3"]
             .iter()
-            .map(|name| HubServer::start(Some(CONFIG), &["--broker", &url, "--node-name", name]))
+            .map(|name| {
+                let args = ["--broker", &url, "--node-name", name];
+                // As docs/cluster.md runs them: the client's address from
+                // nginx's X-Forwarded-For.
+                let proxy = ["--trusted-proxy", "127.0.0.1"];
+                HubServer::start(Some(CONFIG), &[&args[..], &proxy].concat())
+            })
             .collect();
         let mut prefixes = Vec::new();
         for node in &nodes {

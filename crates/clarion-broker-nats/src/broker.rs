@@ -75,7 +75,7 @@ impl NatsBroker {
 
     /// What of the `Broker` contract this broker cannot hold, one sentence
     /// each, for the server to print at startup (see
-    /// `docs/cluster-nats.md`).
+    /// `docs/cluster.md`, "The NATS broker").
     pub fn limitations(&self) -> Vec<String> {
         let c = &self.shared.config;
         vec![

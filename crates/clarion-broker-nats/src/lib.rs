@@ -22,7 +22,7 @@
 //! # Ok(()) }
 //! ```
 //!
-//! What the contract cannot get on NATS, and why: `docs/cluster-nats.md`
+//! What the contract cannot get on NATS, and why: `docs/cluster.md`
 //! and [`NatsBroker::limitations`].
 
 mod broker;
