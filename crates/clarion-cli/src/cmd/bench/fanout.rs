@@ -46,6 +46,11 @@ pub(crate) struct FanoutArgs {
     /// Padding bytes in each publication's data.
     #[arg(long, default_value_t = 64)]
     size: usize,
+    /// More nodes of the same cluster (repeatable): subscribers are spread
+    /// over URL and these, round-robin; the publisher uses URL, so
+    /// deliveries on these nodes cross the broker.
+    #[arg(long = "subscriber-url", value_name = "URL")]
+    subscriber_urls: Vec<String>,
     /// Time allowed for the last deliveries after the last publish.
     #[arg(long, default_value = "30", value_parser = super::parse_positive_secs)]
     drain_timeout: Duration,
@@ -139,9 +144,13 @@ async fn open_subscribers(
 ) -> anyhow::Result<Vec<WebSocket<ClientStream>>> {
     let gate = Arc::new(Semaphore::new(OPEN_CONCURRENCY));
     let mut opening = Vec::with_capacity(args.subscribers);
-    for _ in 0..args.subscribers {
+    let urls: Vec<&str> = std::iter::once(url)
+        .chain(args.subscriber_urls.iter().map(String::as_str))
+        .collect();
+    for n in 0..args.subscribers {
         let gate = gate.clone();
-        let (url, channel, config) = (url.to_owned(), args.channel.clone(), args.common.config());
+        let url = urls[n % urls.len()].to_owned();
+        let (channel, config) = (args.channel.clone(), args.common.config());
         opening.push(tokio::spawn(async move {
             let _permit = gate.acquire_owned().await?;
             subscriber(&url, &channel, &config).await
