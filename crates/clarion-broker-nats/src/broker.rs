@@ -17,7 +17,7 @@ use tokio::sync::mpsc;
 use tokio::task::AbortHandle;
 
 use crate::conn;
-use crate::error::{classify, connected};
+use crate::error::{bounded, classify, connected};
 use crate::shared::{lock, Shared};
 use crate::subjects::{token, Kind};
 use crate::NatsConfig;
@@ -127,15 +127,19 @@ impl NatsBroker {
             return Err(BrokerError::invalid("run called twice"));
         };
         self.running.store(true, Ordering::Release);
-        let shared = Arc::clone(&self.shared);
-        self.spawn(async move {
-            if let Err(err) = shared.cluster_messages().await {
-                tracing::error!(target: "clarion::broker::nats", "control path: {err}");
-            }
-        });
-        // The control subscription must be in effect before the first beat.
-        let flushed = self.shared.client.flush().await;
-        flushed.map_err(|e| classify("run", e))?;
+        // The control subscription is made here, not in the reading task,
+        // and is in effect on the server before run returns (and before
+        // the first beat): a control message another node sends right
+        // after must reach this one.
+        let shared = &self.shared;
+        let all = bounded(
+            shared.config.command_timeout,
+            "run",
+            shared.subscribe_cluster(),
+        );
+        let all = all.await?;
+        shared.sync().await?;
+        self.spawn(Arc::clone(shared).cluster_messages(all));
         self.spawn(Arc::clone(&self.shared).heartbeats());
         self.spawn(connection_events(Arc::clone(&self.shared), events));
         Ok(())
@@ -211,9 +215,11 @@ async fn connection_events(shared: Arc<Shared>, mut events: mpsc::UnboundedRecei
 
 async fn resync(shared: &Shared, reconnected: bool) {
     if reconnected {
-        // Resubscriptions are sent on reconnect; a ping round trip makes
-        // sure the server has them before the hub reads history.
-        let _ = tokio::time::timeout(shared.config.command_timeout, shared.client.flush()).await;
+        // Resubscriptions are sent on reconnect; a round trip makes sure
+        // the server has them before the hub reads history.
+        if let Err(err) = shared.sync().await {
+            tracing::debug!(target: "clarion::broker::nats", "after reconnect: {err}");
+        }
         if let Err(err) = shared.reensure().await {
             tracing::warn!(target: "clarion::broker::nats", "after reconnect: {err}");
         }

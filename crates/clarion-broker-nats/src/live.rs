@@ -18,7 +18,7 @@ use crate::subjects::Kind;
 
 impl Shared {
     /// Subscribes to `channel`; in effect when it returns (the server has
-    /// answered a ping sent after the subscription).
+    /// answered a request sent after the subscription: [`Shared::sync`]).
     pub(crate) async fn subscribe_channel(
         self: &Arc<Self>,
         channel: &str,
@@ -54,14 +54,12 @@ impl Shared {
         let subject = self.subjects.channel_all(channel);
         let subscribe = async {
             let sub = self.client.subscribe(subject).await;
-            let sub = sub.map_err(|e| unavailable("subscribe", e))?;
-            self.client
-                .flush()
-                .await
-                .map_err(|e| unavailable("subscribe", e))?;
-            Ok(sub)
+            sub.map_err(|e| unavailable("subscribe", e))
         };
         let mut sub = bounded(self.config.command_timeout, "subscribe", subscribe).await?;
+        // In effect from here on; until the reading task runs, messages
+        // wait in the subscription's queue.
+        self.sync().await?;
         let shared = Arc::clone(self);
         let name = channel.to_owned();
         let task = tokio::spawn(async move {
@@ -101,7 +99,8 @@ impl Shared {
         let publish = async {
             let sent = self.client.publish(subject, Bytes::from(payload)).await;
             sent.map_err(|e| unavailable("publish", e))?;
-            // Done means the server has it, not that it sits in our buffer.
+            // Done means it left this process, not that it sits in our
+            // buffer (a flush writes to the socket: no round trip).
             let flushed = self.client.flush().await;
             flushed.map_err(|e| unavailable("publish", e))
         };

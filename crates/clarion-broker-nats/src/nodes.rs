@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 
-use async_nats::Subject;
+use async_nats::{Subject, Subscriber};
 use bytes::Bytes;
 use clarion_hub::{
     BrokerError, ClusterMessage, ClusterNode, Control, ControlKind, Heartbeat, NodeStats,
@@ -105,7 +105,9 @@ impl Shared {
             .map_err(|e| unavailable("control", e))
     }
 
-    /// Reads heartbeats and control messages until the task is aborted.
+    /// Subscribes to everything on the node subjects (the caller makes
+    /// sure the server has it, then reads it with
+    /// [`cluster_messages`](Shared::cluster_messages)).
     ///
     /// One subscription to `<prefix>.n.>` carries both broadcasts and
     /// messages for single nodes, those for other nodes dropped here: with
@@ -113,9 +115,15 @@ impl Shared {
     /// a broadcast and a message to this node from one sender could swap
     /// places (the contract orders control messages per sender). The price:
     /// every node sees every node-to-node message.
-    pub(crate) async fn cluster_messages(self: Arc<Self>) -> Result<(), BrokerError> {
+    pub(crate) async fn subscribe_cluster(&self) -> Result<Subscriber, BrokerError> {
         let all = self.client.subscribe(self.subjects.nodes_wildcard()).await;
-        let mut all = all.map_err(|e| unavailable("subscribe", e))?;
+        all.map_err(|e| unavailable("subscribe", e))
+    }
+
+    /// Reads heartbeats and control messages from the subscription
+    /// [`subscribe_cluster`](Shared::subscribe_cluster) made, until the
+    /// task is aborted.
+    pub(crate) async fn cluster_messages(self: Arc<Self>, mut all: Subscriber) {
         let (broadcast, mine) = (
             self.subjects.nodes_all(),
             self.subjects.node(&self.identity.id),
@@ -135,7 +143,6 @@ impl Shared {
                 None => {}
             }
         }
-        Ok(())
     }
 
     fn heard(&self, beat: Heartbeat) {

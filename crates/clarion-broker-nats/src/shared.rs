@@ -4,11 +4,13 @@ use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock, RwLock};
 
 use async_nats::jetstream;
-use async_nats::Client;
+use async_nats::{Client, RequestErrorKind};
+use bytes::Bytes;
 use clarion_hub::{BrokerError, BrokerHandler, ClusterNode, NodeIdentity};
 use tokio::task::AbortHandle;
 
 use crate::conn::{self, Stores};
+use crate::error::{bounded, unavailable};
 use crate::history::record::Tip;
 use crate::subjects::Subjects;
 use crate::NatsConfig;
@@ -105,6 +107,29 @@ impl Shared {
         if lock(&self.warned).insert(message.clone()) {
             tracing::warn!(target: "clarion::broker::nats", "{message}");
         }
+    }
+
+    /// Returns once the server has processed everything this connection
+    /// sent before the call, subscriptions included: from then on, what
+    /// any connection publishes is routed to them.
+    ///
+    /// `Client::flush` is not enough: it returns once the bytes are written
+    /// to the socket. The server reads every connection on its own, so a
+    /// message another node publishes right after our flush can be routed
+    /// before the server has read our SUB, and is lost to us (the suite's
+    /// two-node cases saw this under load). So this sends a request to a
+    /// subject no one subscribes to: the server answers "no responders" in
+    /// order, after it has read everything sent before it.
+    pub(crate) async fn sync(&self) -> Result<(), BrokerError> {
+        let subject = self.subjects.sync(&self.identity.id);
+        let request = async {
+            match self.client.request(subject, Bytes::new()).await {
+                Ok(_) => Ok(()),
+                Err(e) if e.kind() == RequestErrorKind::NoResponders => Ok(()),
+                Err(e) => Err(unavailable("sync", e)),
+            }
+        };
+        bounded(self.config.command_timeout, "sync", request).await
     }
 
     /// The channels this node is subscribed to.

@@ -10,6 +10,7 @@
 //! <prefix>.c.<channel>.j|l  join / leave (core NATS)
 //! <prefix>.n.all            heartbeats and broadcast control messages
 //! <prefix>.n.<node id>      control messages to one node
+//! <prefix>.s.<node id>      nobody's: a node's sync requests, answered "no responders"
 //! ```
 //!
 //! Live delivery of history publications comes from the stream's
@@ -129,6 +130,14 @@ impl Subjects {
     pub(crate) fn node(&self, id: &str) -> String {
         format!("{}.n.{}", self.prefix, token(id))
     }
+
+    /// Where a node sends its sync requests: a subject no one subscribes
+    /// to, so the server answers each with "no responders" (see
+    /// `Shared::sync`). Under the prefix, so permissions that allow a
+    /// node `<prefix>.>` allow it.
+    pub(crate) fn sync(&self, id: &str) -> String {
+        format!("{}.s.{}", self.prefix, token(id))
+    }
 }
 
 #[cfg(test)]
@@ -156,6 +165,7 @@ mod tests {
             Some(Kind::Leave)
         );
         assert_eq!(s.history_filter(), "acme.clarion.h.*");
+        assert_eq!(s.sync("n1"), format!("acme.clarion.s.{}", token("n1")));
         assert_eq!(
             s.republish_destination(),
             "acme.clarion.c.{{wildcard(1)}}.h"
