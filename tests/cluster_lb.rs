@@ -262,8 +262,8 @@ const BACKOFF: Duration = Duration::from_millis(200);
 type Progress = Option<(usize, u64)>;
 
 /// A subscriber through nginx that, when its connection ends, reconnects
-/// after [`BACKOFF`] (nginx picks a live node), resubscribes with recovery from its
-/// last offset and epoch, and goes on until offset `last`.
+/// after [`BACKOFF`] (nginx picks a live node), resubscribes with recovery
+/// from its last offset and epoch, and goes on until offset `last`.
 async fn subscriber(
     router: Router,
     channel: &'static str,
