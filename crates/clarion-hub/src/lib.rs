@@ -54,8 +54,8 @@ pub use broker::{
     PresenceStats, DEFAULT_IDEMPOTENCY_WINDOW,
 };
 pub use config::{
-    deserialize_duration, parse_duration, ConfigError, HubConfig, NamespaceOptions, QueueLimits,
-    RateLimits,
+    deserialize_duration, format_duration, parse_duration, serialize_duration, ConfigError,
+    DurationError, HubConfig, NamespaceOptions, QueueLimits, RateLimits, MAX_DURATION,
 };
 pub use hub::{Hub, HubBuilder, StartError};
 pub use queue::{Frame, Outgoing};

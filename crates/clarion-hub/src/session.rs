@@ -17,6 +17,7 @@ use std::time::Duration;
 use clarion_wire::DisconnectCode;
 use tokio::time::Instant;
 
+use crate::broker::PresenceChange;
 use crate::hub::HubInner;
 use crate::queue::{Frame, Outgoing, Overflow, Queue};
 use crate::rate::RateLimiter;
@@ -65,6 +66,21 @@ pub(crate) struct Member {
     pub(crate) presence: bool,
     /// The namespace sends join/leave.
     pub(crate) join_leave: bool,
+    /// ... once per user: for its first connection in, its last out.
+    pub(crate) join_leave_per_user: bool,
+}
+
+impl Member {
+    /// Whether to push join/leave for a presence change of this client:
+    /// always per client; per user only when it was the user's first in
+    /// or last out (anonymous clients are all user `""`: each counts).
+    pub(crate) fn announces(&self, change: Option<&PresenceChange>) -> bool {
+        if !self.join_leave {
+            return false;
+        }
+        let per_client = !self.join_leave_per_user || self.info.user.is_empty();
+        per_client || change.is_none_or(|c| c.user_changed)
+    }
 }
 
 /// One subscription of a session.

@@ -67,6 +67,7 @@ pub(crate) async fn join(
         info: session.client_info(chan_info),
         presence: ns.presence,
         join_leave: ns.join_leave,
+        join_leave_per_user: ns.join_leave_per_user,
     };
     {
         let mut subs = session.subs();
@@ -188,12 +189,13 @@ async fn setup(
     hub.sync_broker_subscription(channel)
         .await
         .map_err(unavailable)?;
+    let mut change = None;
     if member.presence {
         let ttl = hub.config.presence_ttl;
         let add = hub.broker.add_presence(channel, member.info.clone(), ttl);
-        add.await.map_err(unavailable)?;
+        change = Some(add.await.map_err(unavailable)?);
     }
-    if member.join_leave {
+    if member.announces(change.as_ref()) {
         let join = hub.broker.publish_join(channel, member.info.clone());
         join.await.map_err(unavailable)?;
     }
@@ -262,10 +264,11 @@ pub(crate) async fn leave(hub: &HubInner, client: &str, channel: &str, member: &
         // subscriptions anyway.
         let _ = hub.sync_broker_subscription(channel).await;
     }
+    let mut change = None;
     if member.presence {
-        let _ = hub.broker.remove_presence(channel, client).await;
+        change = hub.broker.remove_presence(channel, client).await.ok();
     }
-    if member.join_leave {
+    if member.announces(change.as_ref()) {
         let _ = hub.broker.publish_leave(channel, member.info.clone()).await;
     }
 }

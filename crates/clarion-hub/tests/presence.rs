@@ -138,3 +138,36 @@ async fn presence_of_live_sessions_is_refreshed_before_it_expires() {
         1
     );
 }
+
+#[tokio::test]
+async fn per_user_join_and_leave_count_a_users_connections_as_one() {
+    let mut cfg = config();
+    let chat = cfg.namespaces.get_mut("chat").unwrap();
+    chat.join_leave_per_user = true;
+    let hub = clarion_hub::Hub::builder(cfg).build().await.unwrap();
+    let sub = r#"{"id":2,"method":"subscribe","params":{"channel":"chat:room"}}"#;
+    let unsub = r#"{"id":3,"method":"unsubscribe","params":{"channel":"chat:room"}}"#;
+    let alice = connect(&hub, "alice").await;
+    call(&alice, sub).await;
+    let Push::Join(_) = push(&alice) else {
+        panic!("alice's own join")
+    };
+    let (tab1, tab2) = (connect(&hub, "bob").await, connect(&hub, "bob").await);
+    call(&tab1, sub).await;
+    let Push::Join(join) = push(&alice) else {
+        panic!("bob's first tab joins")
+    };
+    assert_eq!(join.info.user, "bob");
+    call(&tab2, sub).await;
+    tokio::task::yield_now().await;
+    quiet(&alice); // the second tab is the same person
+    drain(&tab1); // its own join
+    call(&tab1, unsub).await;
+    tokio::task::yield_now().await;
+    quiet(&alice); // bob is still there
+    call(&tab2, unsub).await;
+    let Push::Leave(leave) = push(&alice) else {
+        panic!("bob's last tab leaves")
+    };
+    assert_eq!(leave.info.user, "bob");
+}
