@@ -9,10 +9,10 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use clarion_hub::HubConfig;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 /// The server's whole configuration, validated.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct ServerConfig {
     /// Address to listen on. Default `127.0.0.1:8000`: loopback until an
@@ -23,13 +23,19 @@ pub struct ServerConfig {
     /// Log filter (`info`, `debug`, `clarion_server=debug`). Default `info`.
     pub log_level: String,
     /// Time given to clients to close on SIGTERM/Ctrl-C. Default 10 s.
-    #[serde(deserialize_with = "clarion_hub::deserialize_duration")]
+    #[serde(
+        deserialize_with = "clarion_hub::deserialize_duration",
+        serialize_with = "clarion_hub::serialize_duration"
+    )]
     pub shutdown_timeout: Duration,
     /// On SIGTERM/Ctrl-C, time between `/readyz` turning 503 and clients
     /// being told to go away, for a load balancer to stop sending new
     /// connections here. Default 0 s (set it to your balancer's probe
     /// interval times its failure threshold).
-    #[serde(deserialize_with = "clarion_hub::deserialize_duration")]
+    #[serde(
+        deserialize_with = "clarion_hub::deserialize_duration",
+        serialize_with = "clarion_hub::serialize_duration"
+    )]
     pub shutdown_delay: Duration,
     /// TLS (wss:// and https://).
     pub tls: TlsConfig,
@@ -54,7 +60,7 @@ pub struct ServerConfig {
 }
 
 /// Log line format.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, Default)]
 #[serde(rename_all = "lowercase")]
 pub enum LogFormat {
     /// Human-readable lines.
@@ -65,7 +71,7 @@ pub enum LogFormat {
 }
 
 /// TLS settings: both files or neither.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct TlsConfig {
     /// PEM certificate chain. Default none (plain HTTP).
@@ -75,7 +81,7 @@ pub struct TlsConfig {
 }
 
 /// Who may connect and how tokens are checked.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct AuthConfig {
     /// Connections without a token are accepted as anonymous (user `""`).
@@ -107,7 +113,7 @@ impl Default for AuthConfig {
 }
 
 /// The server API.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct ApiConfig {
     /// The key backends send as `Authorization: apikey <key>`. Default
@@ -128,7 +134,7 @@ impl Default for ApiConfig {
 }
 
 /// The broker: in memory (one node), Redis or NATS (a cluster).
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct BrokerConfig {
     /// `redis://` / `rediss://` URLs (several: shards, a channel goes to
@@ -190,7 +196,7 @@ impl BrokerConfig {
 }
 
 /// The WebSocket endpoint.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct WebSocketConfig {
     /// Origins browser pages may connect from (`https://app.example.com`,
@@ -213,11 +219,17 @@ pub struct WebSocketConfig {
     pub new_connection_burst_per_ip: u32,
     /// Time for the client to send `connect` after the upgrade. Default
     /// 10 s.
-    #[serde(deserialize_with = "clarion_hub::deserialize_duration")]
+    #[serde(
+        deserialize_with = "clarion_hub::deserialize_duration",
+        serialize_with = "clarion_hub::serialize_duration"
+    )]
     pub connect_timeout: Duration,
     /// Close a connection silent for this long (a ping goes out at half).
     /// Default 120 s.
-    #[serde(deserialize_with = "clarion_hub::deserialize_duration")]
+    #[serde(
+        deserialize_with = "clarion_hub::deserialize_duration",
+        serialize_with = "clarion_hub::serialize_duration"
+    )]
     pub idle_timeout: Duration,
     /// Accept permessage-deflate. Default false: about 300 KiB per
     /// connection with context takeover; publications are compressed once
@@ -323,6 +335,8 @@ pub const ENV_OVERRIDES: &[(&str, &str)] = &[
         "CLARION_NEW_CONNECTION_BURST_PER_IP",
         "websocket.new_connection_burst_per_ip",
     ),
+    ("CLARION_CONNECT_TIMEOUT", "websocket.connect_timeout"),
+    ("CLARION_IDLE_TIMEOUT", "websocket.idle_timeout"),
     ("CLARION_COMPRESSION", "websocket.compression"),
     (
         "CLARION_MAX_CONNECTIONS_PER_USER",
@@ -360,6 +374,8 @@ pub enum Override {
     Str(String),
     /// A switch.
     Bool(bool),
+    /// A number (limits).
+    Int(u64),
     /// A list (`allowed_origins`).
     List(Vec<String>),
 }
@@ -369,6 +385,11 @@ impl Override {
         match self {
             Override::Str(s) => toml::Value::String(s),
             Override::Bool(b) => toml::Value::Boolean(b),
+            // Past i64::MAX: a string, which the key's type then refuses.
+            Override::Int(n) => match i64::try_from(n) {
+                Ok(n) => toml::Value::Integer(n),
+                Err(_) => toml::Value::String(n.to_string()),
+            },
             Override::List(l) => {
                 toml::Value::Array(l.into_iter().map(toml::Value::String).collect())
             }
@@ -596,8 +617,154 @@ impl ServerConfig {
     }
 }
 
-/// `"500ms"`, `"30s"`, `"5m"`, `"2h"`, `"1d"` (the hub's parser).
-pub use clarion_hub::parse_duration;
+/// Clarion's one duration grammar (`250ms`, `10s`, `1.5s`, `2m`, `1h`,
+/// `1d`, or a bare number of seconds), the hub's: every flag, environment
+/// variable and config key of `clarion` reads durations with it.
+pub use clarion_hub::{format_duration, parse_duration, DurationError};
+
+/// What `--print-config` shows instead of a secret.
+pub const MASKED: &str = "<masked>";
+
+/// The first lines of [`ServerConfig::to_toml`].
+const TOML_HEADER: &str = "\
+# The configuration of `clarion serve`, as `clarion serve --print-config` prints it:
+# the file, then CLARION_* environment variables, then flags. Every key and what
+# it does: docs/server.md. Unset keys are commented out; secrets are masked.
+# Durations: 250ms, 10s, 1.5s, 2m, 1h, 1d, or a number of seconds.
+";
+
+impl ServerConfig {
+    /// The configuration as TOML that [`load`] reads back: every key, in
+    /// alphabetical order within its table, tables after plain keys; keys
+    /// without a value (`tls.cert`, ...) as comments; secrets (`api.key`,
+    /// `auth.hmac_secret`, passwords in broker URLs) replaced by [`MASKED`].
+    pub fn to_toml(&self) -> String {
+        let mut tree = serde_json::to_value(self).expect("the config serializes");
+        mask_secrets(&mut tree);
+        let mut out = String::from(TOML_HEADER);
+        if let serde_json::Value::Object(map) = &tree {
+            write_table(&mut out, "", map);
+        }
+        out
+    }
+}
+
+/// Every config key the deserializer knows, dotted (`websocket.max_connections`),
+/// and every table (`hub.rate_limits`); a namespace's options under
+/// `hub.namespaces.NAME`. Taken from the config's own serialization, which
+/// a test checks against the deserializer.
+pub fn config_keys() -> Vec<String> {
+    let mut config = ServerConfig::default();
+    config.hub.namespaces = HashMap::from([("NAME".to_owned(), Default::default())]);
+    let tree = serde_json::to_value(&config).expect("the config serializes");
+    let mut keys = Vec::new();
+    collect_keys(&tree, "", &mut keys);
+    keys
+}
+
+fn collect_keys(value: &serde_json::Value, path: &str, keys: &mut Vec<String>) {
+    if let serde_json::Value::Object(map) = value {
+        for (key, value) in map {
+            let dotted = match path {
+                "" => key.clone(),
+                _ => format!("{path}.{key}"),
+            };
+            keys.push(dotted.clone());
+            collect_keys(value, &dotted, keys);
+        }
+    }
+}
+
+fn mask_secrets(tree: &mut serde_json::Value) {
+    for pointer in ["/api/key", "/auth/hmac_secret"] {
+        if let Some(value) = tree.pointer_mut(pointer) {
+            if !value.is_null() {
+                *value = serde_json::Value::String(MASKED.into());
+            }
+        }
+    }
+    if let Some(serde_json::Value::Array(urls)) = tree.pointer_mut("/broker/urls") {
+        for url in urls {
+            if let serde_json::Value::String(text) = url {
+                *text = mask_url(text);
+            }
+        }
+    }
+}
+
+/// `redis://user:secret@host` -> `redis://user:<masked>@host`;
+/// `nats://token@host` -> `nats://<masked>@host`.
+fn mask_url(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_owned();
+    };
+    let authority_end = rest.find('/').unwrap_or(rest.len());
+    let Some(at) = rest[..authority_end].rfind('@') else {
+        return url.to_owned();
+    };
+    let userinfo = &rest[..at];
+    let masked = match userinfo.split_once(':') {
+        Some((user, _)) => format!("{user}:{MASKED}"),
+        None => MASKED.to_owned(),
+    };
+    format!("{scheme}://{masked}{}", &rest[at..])
+}
+
+/// Writes one table's plain keys, then its sub-tables with their headers.
+fn write_table(out: &mut String, path: &str, map: &serde_json::Map<String, serde_json::Value>) {
+    use std::fmt::Write as _;
+    for (key, value) in map {
+        let key = toml_key(key);
+        match value {
+            serde_json::Value::Object(_) => {}
+            serde_json::Value::Null => {
+                let _ = writeln!(out, "# {key} = (not set)");
+            }
+            value => {
+                let _ = writeln!(out, "{key} = {}", toml_value(value));
+            }
+        }
+    }
+    for (key, value) in map {
+        if let serde_json::Value::Object(table) = value {
+            let path = match path {
+                "" => toml_key(key),
+                _ => format!("{path}.{}", toml_key(key)),
+            };
+            let _ = writeln!(out, "\n[{path}]");
+            write_table(out, &path, table);
+        }
+    }
+}
+
+fn toml_key(key: &str) -> String {
+    let bare = !key.is_empty()
+        && key
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
+    match bare {
+        true => key.to_owned(),
+        false => toml::Value::String(key.to_owned()).to_string(),
+    }
+}
+
+fn toml_value(value: &serde_json::Value) -> toml::Value {
+    match value {
+        serde_json::Value::Bool(b) => toml::Value::Boolean(*b),
+        serde_json::Value::Number(n) => match n.as_i64() {
+            Some(i) => toml::Value::Integer(i),
+            None => toml::Value::Float(n.as_f64().unwrap_or_default()),
+        },
+        serde_json::Value::String(s) => toml::Value::String(s.clone()),
+        serde_json::Value::Array(items) => {
+            toml::Value::Array(items.iter().map(toml_value).collect())
+        }
+        // Tables and unset values are written by `write_table`.
+        serde_json::Value::Object(_) | serde_json::Value::Null => {
+            toml::Value::String(String::new())
+        }
+    }
+}
 
 #[cfg(test)]
 mod tests {
@@ -686,6 +853,121 @@ mod tests {
         let config = load(&sources(None, &[("CLARION_MAX_CONNECTIONS_PER_USER", "3")])).unwrap();
         assert_eq!(config.hub.max_connections_per_user, 3);
         assert!(config.hub.namespaces.contains_key("chat"));
+    }
+
+    #[test]
+    fn durations_read_the_same_from_file_env_and_flags() {
+        let mut src = sources(
+            Some("shutdown_delay = 1.5\n[websocket]\nidle_timeout = \"1h\"\n"),
+            &[("CLARION_SHUTDOWN_TIMEOUT", "10")],
+        );
+        let config = load(&src).unwrap();
+        assert_eq!(config.shutdown_delay, Duration::from_millis(1500));
+        assert_eq!(config.websocket.idle_timeout, Duration::from_secs(3600));
+        assert_eq!(config.shutdown_timeout, Duration::from_secs(10));
+        for (flag, want) in [
+            ("10", 10_000),
+            ("1.5", 1500),
+            ("250ms", 250),
+            ("1h", 3_600_000),
+        ] {
+            src.flags = vec![("shutdown_timeout".into(), Override::Str(flag.into()))];
+            let config = load(&src).unwrap();
+            assert_eq!(
+                config.shutdown_timeout,
+                Duration::from_millis(want),
+                "{flag}"
+            );
+        }
+        for bad in ["-1s", "1.5.s", "0.0001ms"] {
+            src.flags = vec![("shutdown_timeout".into(), Override::Str(bad.into()))];
+            let errors = load(&src).unwrap_err();
+            assert!(
+                errors[0].starts_with("shutdown_timeout: invalid duration"),
+                "{errors:?}"
+            );
+        }
+        let env = sources(None, &[("CLARION_SHUTDOWN_TIMEOUT", "-1")]);
+        assert!(load(&env).is_err());
+    }
+
+    #[test]
+    fn printed_config_reads_back_the_same() {
+        let mut config = load(&sources(
+            Some("[broker]\nurls = [\"redis://u:pw@h:1\", \"redis://h:2\"]\n"),
+            &[("CLARION_API_KEY", "k1"), ("CLARION_HMAC_SECRET", "s1")],
+        ))
+        .unwrap();
+        let printed = config.to_toml();
+        for secret in ["k1", "s1", "pw"] {
+            assert!(
+                !printed.contains(&format!("\"{secret}")),
+                "{secret} in {printed}"
+            );
+            assert!(
+                !printed.contains(&format!(":{secret}@")),
+                "{secret} in {printed}"
+            );
+        }
+        assert!(printed.contains("key = \"<masked>\""), "{printed}");
+        assert!(printed.contains("\"redis://u:<masked>@h:1\""), "{printed}");
+        assert!(printed.contains("# cert = (not set)"), "{printed}");
+        // Without secrets, what is printed loads to a config printed the same.
+        config.api.key = None;
+        config.auth.hmac_secret = None;
+        config.broker.urls.clear();
+        config.shutdown_timeout = Duration::from_millis(1500);
+        let printed = config.to_toml();
+        let reread = load(&sources(Some(&printed), &[])).unwrap();
+        assert_eq!(reread.to_toml(), printed);
+    }
+
+    #[test]
+    fn every_listed_key_is_known_to_the_deserializer() {
+        let keys = config_keys();
+        for key in [
+            "listen",
+            "websocket.max_connections",
+            "hub.rate_limits.refused_window",
+            "hub.namespaces.NAME.history_ttl",
+            "tls.cert",
+            "broker.prefix",
+            "trusted_proxies",
+        ] {
+            assert!(keys.iter().any(|k| k == key), "{key} missing in {keys:?}");
+        }
+        // Each key alone in a file: no "unknown field" (the deserializer
+        // knows it); a made-up key next to it is refused.
+        let defaults = serde_json::to_value(ServerConfig::default()).unwrap();
+        for key in &keys {
+            let pointer = format!("/{}", key.replace('.', "/").replace("NAME", "chat"));
+            let value = match defaults.pointer(&pointer) {
+                None => panic!("{key} is not in the default config"),
+                // Unset options: a string fits every one of them.
+                Some(serde_json::Value::Null) => toml::Value::String("x".into()),
+                Some(value) => toml_value(value),
+            };
+            if value.as_str() == Some("") {
+                continue; // a table
+            }
+            let mut tree = toml::Table::new();
+            set(&mut tree, &key.replace("NAME", "x"), value);
+            let (_, errors) = deserialize_all(tree.clone());
+            assert!(
+                errors.iter().all(|e| !e.contains("unknown")),
+                "{key}: {errors:?}"
+            );
+            set(
+                &mut tree,
+                &format!("{key}_nope").replace("NAME", "x"),
+                toml::Value::Boolean(true),
+            );
+            let (_, errors) = deserialize_all(tree);
+            assert!(
+                errors.iter().any(|e| e.contains("unknown")),
+                "{key}_nope accepted"
+            );
+        }
     }
 
     #[test]

@@ -24,7 +24,9 @@ use tokio::sync::{mpsc, watch};
 
 use super::duration;
 
-/// Arguments of `clarion echo`.
+/// Arguments of `clarion echo`. Durations in Clarion's one grammar (`250ms`,
+/// `10s`, `1.5s`, `2m`, `1h`, `1d`, or seconds); the limits it shares with
+/// `clarion serve` have the same flags and `CLARION_*` variables.
 #[derive(Debug, clap::Args)]
 pub(crate) struct EchoArgs {
     /// Address to listen on (port 0 picks a free one).
@@ -53,16 +55,16 @@ pub(crate) struct EchoArgs {
     #[arg(long, requires = "allowed_origins")]
     require_origin: bool,
     /// Open connections in total; more get 503.
-    #[arg(long, default_value_t = AdmissionLimits::default().max_connections)]
+    #[arg(long, env = "CLARION_MAX_CONNECTIONS", default_value_t = AdmissionLimits::default().max_connections)]
     max_connections: usize,
     /// Open connections per client IP; more get 429.
-    #[arg(long, default_value_t = AdmissionLimits::default().max_connections_per_ip)]
+    #[arg(long, env = "CLARION_MAX_CONNECTIONS_PER_IP", default_value_t = AdmissionLimits::default().max_connections_per_ip)]
     max_connections_per_ip: usize,
     /// New connections per second per client IP (sustained); more get 429.
-    #[arg(long, default_value_t = AdmissionLimits::default().new_connections_per_second_per_ip)]
+    #[arg(long, env = "CLARION_NEW_CONNECTIONS_PER_SECOND_PER_IP", default_value_t = AdmissionLimits::default().new_connections_per_second_per_ip)]
     max_new_connections_per_second: u32,
     /// New connections per client IP allowed at once above that rate.
-    #[arg(long, default_value_t = AdmissionLimits::default().new_connection_burst_per_ip)]
+    #[arg(long, env = "CLARION_NEW_CONNECTION_BURST_PER_IP", default_value_t = AdmissionLimits::default().new_connection_burst_per_ip)]
     new_connection_burst: u32,
     /// Time allowed to read the WebSocket handshake request (then 408).
     #[arg(long, default_value = "10s", value_parser = duration::parse)]
@@ -78,7 +80,7 @@ pub(crate) struct EchoArgs {
     pong_timeout: Duration,
     /// Close a connection from which nothing arrived for this long (1001),
     /// or `off`.
-    #[arg(long, default_value = "120s", value_parser = duration::parse_or_off)]
+    #[arg(long, env = "CLARION_IDLE_TIMEOUT", default_value = "2m", value_parser = duration::parse_or_off)]
     idle_timeout: duration::OrOff,
     /// Drop a connection whose peer accepts none of our bytes for this long.
     #[arg(long, default_value = "30s", value_parser = duration::parse)]
@@ -87,7 +89,7 @@ pub(crate) struct EchoArgs {
     #[arg(long, default_value_t = Config::default().max_control_frames_per_second)]
     max_control_frames_per_second: u32,
     /// On SIGTERM or Ctrl-C, time given to open connections to close.
-    #[arg(long, default_value = "10s", value_parser = duration::parse)]
+    #[arg(long, env = "CLARION_SHUTDOWN_TIMEOUT", default_value = "10s", value_parser = duration::parse)]
     shutdown_timeout: Duration,
 }
 

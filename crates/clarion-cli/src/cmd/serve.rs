@@ -6,8 +6,11 @@ use std::process::ExitCode;
 
 use clarion_server::{ConfigSources, Override, Server};
 
-/// Arguments of `clarion serve`.
+/// Arguments of `clarion serve`. Durations in Clarion's one grammar
+/// (`250ms`, `10s`, `1.5s`, `2m`, `1h`, `1d`, or seconds), as in the file
+/// and the environment.
 #[derive(Debug, clap::Args)]
+#[command(after_long_help = env_help())]
 pub(crate) struct ServeArgs {
     /// TOML config file (every key: docs/server.md). Without it: the
     /// defaults, with the demo namespaces `chat` and `leaderboard`.
@@ -17,6 +20,10 @@ pub(crate) struct ServeArgs {
     /// wrong, and exit: 0 if it is valid, 1 if not.
     #[arg(long)]
     check_config: bool,
+    /// Print the effective configuration (file, environment, flags) as
+    /// TOML, secrets masked, and exit 0; or print what is wrong and exit 1.
+    #[arg(long, conflicts_with = "check_config")]
+    print_config: bool,
     /// Address to listen on (port 0 picks a free one). Default 127.0.0.1:8000.
     #[arg(long, value_name = "ADDR")]
     listen: Option<String>,
@@ -41,9 +48,33 @@ pub(crate) struct ServeArgs {
     /// Refuse connections without a token.
     #[arg(long)]
     no_anonymous: bool,
-    /// Time given to clients to close on SIGTERM/Ctrl-C (`10s`).
+    /// Time given to clients to close on SIGTERM/Ctrl-C (default 10s).
     #[arg(long, value_name = "DURATION")]
     shutdown_timeout: Option<String>,
+    /// Open WebSocket connections; more get 503 (default 100000).
+    #[arg(long, value_name = "N")]
+    max_connections: Option<u64>,
+    /// Open WebSocket connections per client IP; more get 429 (default 256).
+    #[arg(long, value_name = "N")]
+    max_connections_per_ip: Option<u64>,
+    /// New WebSocket connections per second per client IP, sustained; more
+    /// get 429 (default 50).
+    #[arg(long, value_name = "N")]
+    max_new_connections_per_second: Option<u64>,
+    /// New connections per client IP allowed at once above that rate
+    /// (default 100).
+    #[arg(long, value_name = "N")]
+    new_connection_burst: Option<u64>,
+    /// Time for a client to send `connect` after the upgrade (default 10s).
+    #[arg(long, value_name = "DURATION")]
+    connect_timeout: Option<String>,
+    /// Close a connection silent for this long; a ping goes out at half
+    /// (default 2m).
+    #[arg(long, value_name = "DURATION")]
+    idle_timeout: Option<String>,
+    /// Accept permessage-deflate (off by default).
+    #[arg(long)]
+    compression: bool,
     /// Broker URL (repeatable): `redis://HOST:PORT` (several: shards),
     /// `rediss://...`, or `nats://HOST:PORT` (servers of one NATS cluster).
     /// Without one: the in-memory broker (a single node).
@@ -78,9 +109,34 @@ impl ServeArgs {
         string("shutdown_timeout", &self.shutdown_timeout);
         string("shutdown_delay", &self.shutdown_delay);
         string("broker.node_name", &self.node_name);
+        string("websocket.connect_timeout", &self.connect_timeout);
+        string("websocket.idle_timeout", &self.idle_timeout);
         let path = |p: &Option<PathBuf>| p.as_ref().map(|p| p.display().to_string());
         string("tls.cert", &path(&self.tls_cert));
         string("tls.key", &path(&self.tls_key));
+        let numbers = [
+            ("websocket.max_connections", self.max_connections),
+            (
+                "websocket.max_connections_per_ip",
+                self.max_connections_per_ip,
+            ),
+            (
+                "websocket.new_connections_per_second_per_ip",
+                self.max_new_connections_per_second,
+            ),
+            (
+                "websocket.new_connection_burst_per_ip",
+                self.new_connection_burst,
+            ),
+        ];
+        for (key, value) in numbers {
+            if let Some(n) = value {
+                flags.push((key.to_owned(), Override::Int(n)));
+            }
+        }
+        if self.compression {
+            flags.push(("websocket.compression".into(), Override::Bool(true)));
+        }
         if !self.allowed_origins.is_empty() {
             let list = Override::List(self.allowed_origins.clone());
             flags.push(("websocket.allowed_origins".into(), list));
@@ -118,6 +174,10 @@ pub(crate) async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         println!("config OK");
         return Ok(ExitCode::SUCCESS);
     }
+    if args.print_config {
+        print!("{}", config.to_toml());
+        return Ok(ExitCode::SUCCESS);
+    }
     clarion_server::init_logging(config.log_format, &config.log_level);
     let server = Server::bind(config).await?;
     // The first line on stdout says where we listen (scripts read it).
@@ -126,4 +186,16 @@ pub(crate) async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     server.run_until(clarion_server::shutdown_signal()).await?;
     tracing::info!("stopped");
     Ok(ExitCode::SUCCESS)
+}
+
+/// The `CLARION_*` variables, listed under `clarion serve --help` from the
+/// table the config loader reads.
+fn env_help() -> String {
+    let mut help =
+        String::from("Environment variables (override the config file; flags override them):\n");
+    for (var, key) in clarion_server::config::ENV_OVERRIDES {
+        help.push_str(&format!("  {var:<44} {key}\n"));
+    }
+    help.push_str("\nEvery config key with its default: clarion serve --print-config");
+    help
 }

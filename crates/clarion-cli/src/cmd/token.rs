@@ -15,9 +15,10 @@ pub(crate) struct TokenArgs {
     /// The user (`sub`).
     #[arg(long)]
     user: String,
-    /// Lifetime (`30s`, `10m`, `1h`, `1d`); without it the token never expires.
-    #[arg(long)]
-    ttl: Option<String>,
+    /// Lifetime (`30s`, `10m`, `1h`, `1d`, or seconds); without it the
+    /// token never expires.
+    #[arg(long, value_name = "DURATION", value_parser = super::duration::parse)]
+    ttl: Option<std::time::Duration>,
     /// Channels to subscribe on connect (comma-separated).
     #[arg(long, value_delimiter = ',')]
     channels: Vec<String>,
@@ -30,14 +31,7 @@ pub(crate) struct TokenArgs {
 }
 
 pub(crate) fn run(args: TokenArgs) -> anyhow::Result<ExitCode> {
-    let exp = match &args.ttl {
-        Some(ttl) => {
-            let ttl = clarion_server::config::parse_duration(ttl)
-                .with_context(|| format!("--ttl {ttl:?}: use 30s, 10m, 1h, 1d"))?;
-            Some(expires_in(ttl))
-        }
-        None => None,
-    };
+    let exp = args.ttl.map(expires_in);
     let info = match &args.info {
         Some(info) => Some(serde_json::from_str(info).context("--info is not JSON")?),
         None => None,

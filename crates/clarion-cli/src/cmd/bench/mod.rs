@@ -179,15 +179,14 @@ const FD_MARGIN: u64 = 64;
 /// Handshakes in flight at once while opening connections.
 const OPEN_CONCURRENCY: usize = 200;
 
-/// Parses seconds, fractions allowed: `5`, `0.5`.
+/// Parses a duration of at most a day in Clarion's one grammar: seconds
+/// (`5`, `0.5`) or with a unit (`250ms`, `2m`).
 fn parse_secs(raw: &str) -> Result<Duration, String> {
-    let secs: f64 = raw
-        .parse()
-        .map_err(|_| format!("`{raw}` is not a number of seconds"))?;
-    if !(0.0..=86_400.0).contains(&secs) {
-        return Err(format!("`{raw}`: expected 0 to 86400 seconds"));
+    let duration = super::duration::parse(raw)?;
+    if duration > Duration::from_secs(86_400) {
+        return Err(format!("`{raw}`: expected at most a day (86400 seconds)"));
     }
-    Ok(Duration::from_secs_f64(secs))
+    Ok(duration)
 }
 
 /// Parses a positive duration in seconds.
@@ -218,6 +217,8 @@ mod tests {
         assert_eq!(parse_secs("0"), Ok(Duration::ZERO));
         assert!(parse_secs("-1").is_err());
         assert!(parse_secs("soon").is_err());
+        assert_eq!(parse_secs("2m"), Ok(Duration::from_secs(120)));
+        assert!(parse_secs("2d").is_err());
         assert!(parse_positive_secs("0").is_err());
     }
 }
