@@ -176,9 +176,8 @@ async fn until_push(client: &mut Client, until: impl Fn(&Value) -> bool) -> Vec<
     }
 }
 
-#[tokio::test]
-async fn a_redis_restart_is_told_to_subscribers_and_publishes_fail_meanwhile() {
-    let mut broker = BrokerServer::start(Backend::Redis);
+async fn a_broker_restart_is_told_to_subscribers(backend: Backend) {
+    let mut broker = BrokerServer::start(backend);
     let a = node(&broker, "a");
     let mut client = Client::connect(&a.ws_url(), None).await;
     let sub = client
@@ -194,7 +193,7 @@ async fn a_redis_restart_is_told_to_subscribers_and_publishes_fail_meanwhile() {
     assert_eq!(status, 503, "{reply}");
     assert_eq!(reply["error"]["temporary"], true, "{reply}");
     let (status, _) = http_request(&a.addr, "GET", "/readyz", "", "").await;
-    assert_eq!(status, 503, "/readyz while Redis is down");
+    assert_eq!(status, 503, "/readyz while the broker is down");
 
     broker.restart_empty();
     // The stream is gone: the subscriber is told, not switched silently.
@@ -221,7 +220,17 @@ async fn a_redis_restart_is_told_to_subscribers_and_publishes_fail_meanwhile() {
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    assert!(ready, "/readyz back to 200 once Redis is back");
+    assert!(ready, "/readyz back to 200 once the broker is back");
+}
+
+#[tokio::test]
+async fn a_redis_restart_is_told_to_subscribers_and_publishes_fail_meanwhile() {
+    a_broker_restart_is_told_to_subscribers(Backend::Redis).await;
+}
+
+#[tokio::test]
+async fn a_nats_restart_that_lost_its_store_is_told_to_subscribers() {
+    a_broker_restart_is_told_to_subscribers(Backend::Nats).await;
 }
 
 #[tokio::test]
