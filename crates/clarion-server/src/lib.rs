@@ -21,6 +21,7 @@ mod logging;
 pub mod metrics;
 pub mod proxy;
 mod server;
+mod session;
 pub mod web;
 mod ws;
 

@@ -9,7 +9,7 @@ use std::time::Instant;
 use axum::body::Body;
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
-use clarion_hub::{Credentials, Frame, Outgoing, Session};
+use clarion_hub::{Frame, Outgoing, Session};
 use clarion_wire::{encode_push, DisconnectCode, DisconnectPush, Push};
 use clarion_ws::proto::handshake::Reject;
 use clarion_ws::{
@@ -19,7 +19,6 @@ use http::{Request, StatusCode};
 use hyper_util::rt::TokioIo;
 use tokio::io::{AsyncRead, AsyncWrite};
 
-use crate::auth::TokenError;
 use crate::metrics;
 use crate::server::{App, Peer};
 
@@ -135,9 +134,9 @@ async fn serve<S>(
     metrics::disconnect(ended);
 }
 
-/// Reads the first frame (within `connect_timeout`), verifies its token,
-/// and creates the session. `Err(Some)`: refuse with that push; `Err(None)`:
-/// the client went away.
+/// Reads the first frame (within `connect_timeout`) and opens the session
+/// from it (`session::open`). `Err(Some)`: refuse with that push;
+/// `Err(None)`: the client went away.
 async fn connect<S>(
     app: &App,
     reader: &mut WebSocketReader<S>,
@@ -160,30 +159,13 @@ where
         Ok(Some(Ok(Message::Text(text)))) => text,
     };
     metrics::frame_in(first.len());
-    let (id, request) = app.hub.decode_connect(first.as_bytes()).map_err(Some)?;
-    let credentials = match request.token.as_deref() {
-        Some(token) => app
-            .keys
-            .connection(token)
-            .map_err(|e| Some(token_refusal(&e)))?,
-        None if app.config.auth.allow_anonymous => Credentials::default(),
-        None => return Err(Some(reason(DisconnectCode::Unauthorized, "token required"))),
-    };
-    tracing::debug!(user = %credentials.user, handshake_ms = started.elapsed().as_millis() as u64, "connect");
-    app.hub
-        .connect(credentials, id, &request)
+    crate::session::open(app, first.as_bytes(), started)
         .await
         .map_err(Some)
 }
 
-fn token_refusal(error: &TokenError) -> DisconnectPush {
-    match error {
-        TokenError::Expired => reason(DisconnectCode::Expired, "token expired"),
-        TokenError::Invalid(_) => reason(DisconnectCode::Unauthorized, "invalid token"),
-    }
-}
-
-fn reason(code: DisconnectCode, reason: &str) -> DisconnectPush {
+/// A disconnect push with its own reason text.
+pub(crate) fn reason(code: DisconnectCode, reason: &str) -> DisconnectPush {
     DisconnectPush {
         reason: reason.to_owned(),
         ..DisconnectPush::new(code)

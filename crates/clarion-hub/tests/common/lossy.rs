@@ -27,6 +27,8 @@ pub struct LossyBroker {
     /// Whether the node is subscribed, per channel, as the broker saw the
     /// calls (each takes a little time, so calls can race).
     pub subscribed: Mutex<std::collections::HashMap<String, bool>>,
+    /// While set, `subscribe` never completes (a broker that hangs).
+    pub stall_subscribe: std::sync::atomic::AtomicBool,
 }
 
 impl LossyBroker {
@@ -121,6 +123,9 @@ impl Broker for LossyBroker {
     }
     fn subscribe<'a>(&'a self, c: &'a str) -> BoxFuture<'a, Result<(), BrokerError>> {
         Box::pin(async move {
+            if self.stall_subscribe.load(Ordering::SeqCst) {
+                std::future::pending::<()>().await;
+            }
             tokio::time::sleep(Duration::from_millis(1)).await;
             self.subscribed.lock().unwrap().insert(c.to_owned(), true);
             self.inner.subscribe(c).await
