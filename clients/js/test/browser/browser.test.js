@@ -180,7 +180,11 @@ test('a page reloaded mid-stream recovers from its sessionStorage position: ever
     assert.equal(report.subscribed[0].recovered, false, 'first load: nothing to recover from');
     assert.equal(report.subscribed[1].wasRecovering, true, 'after the reload: from the stored position');
     assert.equal(report.subscribed[1].recovered, true);
-    assert.ok(report.subscribed[1].recoveredCount >= 10, `publications made during the reload came from the recovery (${report.subscribed[1].recoveredCount})`);
+    // How many depends on how far the old page got before it unloaded (it
+    // may see 50 and more); at least those published while the new page
+    // waited for its module came from the recovery, and none was missed
+    // or doubled (the exact sequence above).
+    assert.ok(report.subscribed[1].recoveredCount >= 1, `publications made during the reload came from the recovery (${report.subscribed[1].recoveredCount})`);
   } finally {
     await page.close();
   }
