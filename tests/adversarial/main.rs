@@ -14,5 +14,6 @@ mod support;
 mod admission;
 mod frames;
 mod handshake;
+mod memory;
 mod peers;
 mod tls_shutdown;
