@@ -38,14 +38,9 @@ impl Origin<'_> {
     }
 }
 
-/// A broker failure as the client's error: `503` (temporary: retry) while
-/// the broker is unavailable, `500` when it refused the request.
+/// A broker failure as the client's error (see `From<BrokerError>`).
 pub(crate) fn unavailable(e: BrokerError) -> ReplyError {
-    let code = match e.is_temporary() {
-        true => ErrorCode::Unavailable,
-        false => ErrorCode::Internal,
-    };
-    ReplyError::with_message(code, e.to_string())
+    ReplyError::from(e)
 }
 
 /// Subscribes `session` (the subscription stays in its joining phase:

@@ -210,16 +210,6 @@ async fn info(hub: &clarion_hub::Hub) -> Value {
     value
 }
 
-/// A broker failure as the protocol's error: 503 (temporary) while the
-/// broker is unavailable, 500 otherwise.
-pub(crate) fn broker_error(e: &clarion_hub::BrokerError) -> ReplyError {
-    let code = match e.is_temporary() {
-        true => ErrorCode::Unavailable,
-        false => ErrorCode::Internal,
-    };
-    ReplyError::with_message(code, e.to_string())
-}
-
 fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     if a.len() != b.len() {
         return false;
@@ -336,7 +326,7 @@ async fn dispatch(app: &App, method: &str, body: &[u8]) -> Result<Vec<u8>, ApiEr
             // Every node: here at once, the others through the broker.
             let push = DisconnectPush::new(code);
             let sent = hub.disconnect_user_everywhere(&p.user, push).await;
-            let n = sent.map_err(|e| ApiError::from_hub(crate::api::broker_error(&e)))?;
+            let n = sent.map_err(|e| ApiError::from_hub(e.into()))?;
             to_body(json!({ "disconnected": n }))
         }
         "info" => {

@@ -3,6 +3,8 @@
 
 use std::fmt;
 
+use clarion_wire::{ErrorCode, ReplyError};
+
 /// A broker failure. Opaque, with predicates: ask [`is_temporary`]
 /// (answer 503 and let the client retry) rather than matching messages.
 ///
@@ -100,6 +102,18 @@ impl fmt::Display for BrokerError {
 
 impl std::error::Error for BrokerError {}
 
+/// A broker failure as a client's or backend's error: `503` (temporary:
+/// retry) while the broker is unavailable, `500` when it refused.
+impl From<BrokerError> for ReplyError {
+    fn from(e: BrokerError) -> ReplyError {
+        let code = match e.is_temporary() {
+            true => ErrorCode::Unavailable,
+            false => ErrorCode::Internal,
+        };
+        ReplyError::with_message(code, e.to_string())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -112,5 +126,13 @@ mod tests {
         assert!(BrokerError::no_such_node("n1").is_no_such_node());
         let shown = BrokerError::refused("NOSCRIPT").to_string();
         assert_eq!(shown, "broker refused: NOSCRIPT");
+    }
+
+    #[test]
+    fn clients_get_503_only_for_what_a_retry_can_fix() {
+        let down = ReplyError::from(BrokerError::unavailable("timeout"));
+        assert_eq!((down.code, down.temporary), (ErrorCode::Unavailable, true));
+        let refused = ReplyError::from(BrokerError::refused("OOM"));
+        assert_eq!(refused.code, ErrorCode::Internal);
     }
 }
